@@ -1,0 +1,56 @@
+"""Backbones: models that turn batches of items into vectors, and the dispatch that picks one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from unret.backbones.base import Backbone
+from unret.backbones.hf_text import HFTextBackbone
+from unret.backbones.qwen_vl import QwenVLBackbone
+
+VL_MODEL_TYPES = frozenset({"qwen2_5_vl"})
+KINDS: dict[str, type[Backbone]] = {"hf_text": HFTextBackbone, "qwen_vl": QwenVLBackbone}
+
+__all__ = ["KINDS", "Backbone", "HFTextBackbone", "QwenVLBackbone", "load_backbone", "resolve_dtype"]
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    """``"bfloat16"`` / ``"bf16"`` / ``torch.bfloat16`` → ``torch.bfloat16``; ``None``/``"auto"`` → None."""
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    aliases = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
+    name = aliases.get(dtype, dtype)
+    if name == "auto":
+        return None
+    value = getattr(torch, name, None)
+    if not isinstance(value, torch.dtype):
+        raise ValueError(f"unknown dtype {dtype!r}; use e.g. 'bfloat16', 'float16' or 'float32'")
+    return value
+
+
+def detect_kind(name_or_path: str, revision: str | None = None) -> str:
+    """``qwen_vl`` for Qwen2.5-VL checkpoints, ``hf_text`` for every other transformers model."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(name_or_path, revision=revision)
+    except OSError as exc:
+        raise OSError(
+            f"cannot load model {name_or_path!r}: not a local folder with a config.json and not reachable on "
+            f"the Hugging Face hub (offline? set HF_HUB_OFFLINE=1 and point to a local copy). Cause: {exc}"
+        ) from exc
+    return "qwen_vl" if config.model_type in VL_MODEL_TYPES else "hf_text"
+
+
+def load_backbone(name_or_path: str, kind: str | None = None, dtype: str | torch.dtype | None = None,
+                  device: str | torch.device | None = None, **kwargs: Any) -> Backbone:
+    """Load a backbone from a hub name or local folder; ``kind`` defaults to what the config says."""
+    kind = kind or detect_kind(name_or_path, kwargs.get("revision"))
+    if kind not in KINDS:
+        raise ValueError(f"unknown backbone kind {kind!r}; choose one of {sorted(KINDS)}")
+    backbone = KINDS[kind].from_pretrained(name_or_path, dtype=resolve_dtype(dtype), **kwargs)
+    if device is not None:
+        backbone.to(device)
+    return backbone

@@ -1,0 +1,74 @@
+"""The backbone contract: batches of items in, L2-normalised vectors out.
+
+A backbone is an ``nn.Module`` split in two steps so training can reuse it: ``prepare`` (CPU work:
+prompts, tokenisation, image decoding; safe inside a DataLoader worker) builds a batch of tensors, and
+``forward`` (the model) turns that batch into embeddings. ``embed`` composes both for inference.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from unret.items import InputError, Item
+from unret.prompts import PromptSet, get_prompt_set
+
+
+class Backbone(nn.Module, ABC):
+    """Embeds items of the modalities it supports into ``dim``-dimensional unit vectors."""
+
+    #: modalities this backbone can read; others raise a clear error in ``prepare``.
+    modalities: frozenset[str] = frozenset({"text", "code"})
+
+    def __init__(self, prompts: str | PromptSet, max_length: int | None = None):
+        super().__init__()
+        self.prompts = get_prompt_set(prompts)
+        self.max_length = max_length
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Embedding dimension before any Matryoshka truncation."""
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @abstractmethod
+    def prepare(self, items: Sequence[Item], role: str = "document", task: str | None = None,
+                instruction: str | None = None, positions: Sequence[int] | None = None) -> dict[str, Any]:
+        """Turn items into a batch of CPU tensors for ``forward`` (``positions`` name inputs in errors)."""
+
+    @abstractmethod
+    def forward(self, **batch: torch.Tensor) -> torch.Tensor:
+        """L2-normalised embeddings (batch_size, dim) of a prepared batch."""
+
+    def config(self) -> dict[str, Any]:
+        """What ``unret.backbones.load_backbone`` needs to rebuild this backbone (JSON-serialisable)."""
+        return {"prompts": self.prompts.to_dict(), "max_length": self.max_length}
+
+    def save(self, path: str) -> None:  # pragma: no cover - overridden by every concrete backbone
+        raise NotImplementedError
+
+    def check_modalities(self, items: Sequence[Item], positions: Sequence[int] | None) -> None:
+        for i, item in enumerate(items):
+            if item.modality not in self.modalities:
+                where = f"input #{positions[i] if positions is not None else i}"
+                raise InputError(
+                    f"{where}: {type(self).__name__} cannot embed {item.modality} items "
+                    f"(it reads {sorted(self.modalities)}); use a Qwen2.5-VL model for images"
+                )
+
+    @torch.inference_mode()
+    def embed(self, items: Sequence[Item], role: str = "document", **kwargs: Any) -> torch.Tensor:
+        """Embeddings (len(items), dim) for one batch, on the backbone's device."""
+        batch = self.prepare(items, role=role, **kwargs)
+        return self(**to_device(batch, self.device))
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}

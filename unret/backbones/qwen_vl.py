@@ -1,0 +1,150 @@
+"""Qwen2.5-VL as one retriever for text, code, images and image+text, mixed in one batch.
+
+Following DSE (Ma et al., 2024), GME (Zhang et al., 2024) and jina-embeddings-v4, an image is one user
+turn ``<|vision_start|><|image_pad|><|vision_end|>`` + a short instruction and the embedding is the last
+token's final hidden state. Unlike them, unret packs text-only, image-only and image+text items into the
+same forward pass: each row gets its own multimodal RoPE positions (``get_rope_index`` over that row's
+``mm_token_type_ids``), so an item's vector does not depend on its batch-mates.
+
+Images are resized once, here, to the processor's own ``smart_resize`` target inside ``min_pixels`` /
+``max_pixels``, and the HF image processor only normalises and patchifies them (``do_resize=False``).
+(qwen-vl-utils' ``fetch_image`` would resize a second time, and its ``smart_resize`` returns a zero width
+for thin images such as 33×300 under small pixel budgets.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+from transformers import AutoModel, AutoProcessor
+from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+from unret.backbones.base import Backbone
+from unret.backbones.pooling import normalize, pool
+from unret.backbones.tokenize import PromptTokenizer, pad_batch
+from unret.items import Item
+from unret.prompts import PromptSet
+
+DEFAULT_MAX_LENGTH = 8192
+
+
+class QwenVLBackbone(Backbone):
+    """Qwen2.5-VL encoder (``Qwen2_5_VLModel``) with last-token pooling."""
+
+    modalities = frozenset({"text", "code", "image", "image+text"})
+
+    def __init__(self, model, processor, prompts: str | PromptSet = "oneword", max_length: int | None = None,
+                 min_pixels: int | None = None, max_pixels: int | None = None, padding_side: str = "left"):
+        super().__init__(prompts, max_length or DEFAULT_MAX_LENGTH)
+        self.model = model
+        self.processor = processor
+        image_processor = processor.image_processor
+        self.min_pixels = min_pixels or image_processor.size["shortest_edge"]
+        self.max_pixels = max_pixels or image_processor.size["longest_edge"]
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) must not exceed max_pixels ({self.max_pixels})")
+        self.patch_size = image_processor.patch_size
+        self.merge_size = image_processor.merge_size
+        self.padding_side = padding_side
+        tokenizer = processor.tokenizer
+        vision_start = getattr(processor, "vision_start_token", "<|vision_start|>")
+        vision_end = getattr(processor, "vision_end_token", "<|vision_end|>")
+        self.prompt_tokenizer = PromptTokenizer(
+            tokenizer,
+            chat_renderer=processor.apply_chat_template,
+            image_placeholder=f"{vision_start}{processor.image_token}{vision_end}",
+            image_token=processor.image_token,
+        )
+        self.image_token_id = processor.image_token_id
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, prompts: str | PromptSet | None = None,
+                        max_length: int | None = None, min_pixels: int | None = None,
+                        max_pixels: int | None = None, padding_side: str = "left",
+                        dtype: torch.dtype | None = None, revision: str | None = None,
+                        **model_kwargs: Any) -> QwenVLBackbone:
+        # AutoModel maps hub ``…ForConditionalGeneration`` checkpoints to the bare encoder, dropping lm_head.
+        model = AutoModel.from_pretrained(name_or_path, revision=revision, dtype=dtype, **model_kwargs).eval()
+        processor = AutoProcessor.from_pretrained(name_or_path, revision=revision)
+        return cls(model, processor, prompts or "oneword", max_length, min_pixels, max_pixels, padding_side)
+
+    @property
+    def dim(self) -> int:
+        return self.model.config.text_config.hidden_size
+
+    def vision_tower(self) -> torch.nn.Module:
+        return self.model.visual
+
+    def resize(self, image: Image.Image) -> Image.Image:
+        """Resize to multiples of patch × merge size with min_pixels <= height × width <= max_pixels."""
+        width, height = image.size
+        factor = self.patch_size * self.merge_size
+        new_h, new_w = smart_resize(height, width, factor=factor, min_pixels=self.min_pixels,
+                                    max_pixels=self.max_pixels)
+        if new_h * new_w > self.max_pixels:  # thin images: smart_resize keeps one factor per side and overshoots
+            if new_h >= new_w:
+                new_h = max(factor, self.max_pixels // new_w // factor * factor)
+            else:
+                new_w = max(factor, self.max_pixels // new_h // factor * factor)
+        if (new_w, new_h) == (width, height):
+            return image
+        return image.resize((new_w, new_h), Image.Resampling.BICUBIC)
+
+    def prepare(self, items: Sequence[Item], role: str = "document", task: str | None = None,
+                instruction: str | None = None, positions: Sequence[int] | None = None) -> dict[str, Any]:
+        self.check_modalities(items, positions)
+        images = []
+        for i, item in enumerate(items):
+            if item.has_image:
+                images.append(self.resize(item.load_image(positions[i] if positions is not None else i)))
+        batch: dict[str, Any] = {}
+        tokens_per_image: list[int] = []
+        if images:
+            vision = self.processor.image_processor(images=images, do_resize=False, return_tensors="pt")
+            batch["pixel_values"] = vision["pixel_values"]  # (total_patches, channels * patch_volume)
+            batch["image_grid_thw"] = vision["image_grid_thw"]  # (num_images, 3)
+            tokens_per_image = (vision["image_grid_thw"].prod(-1) // self.merge_size**2).tolist()
+        sequences, image_iter = [], iter(tokens_per_image)
+        for item in items:
+            prompt = self.prompts.resolve(role, item.modality, task, instruction)
+            layout = self.prompt_tokenizer.layout(prompt, has_image=item.has_image, has_text=item.text is not None)
+            n_image = next(image_iter) if item.has_image else 0
+            sequences.append(self.prompt_tokenizer.encode(layout, item.text, n_image, self.max_length))
+        input_ids, attention_mask = pad_batch(sequences, self.processor.tokenizer.pad_token_id,
+                                              self.padding_side)
+        batch["input_ids"] = input_ids
+        batch["attention_mask"] = attention_mask
+        batch["mm_token_type_ids"] = (input_ids == self.image_token_id).long()  # text 0, image 1
+        return batch
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mm_token_type_ids: torch.Tensor,
+                pixel_values: torch.Tensor | None = None, image_grid_thw: torch.Tensor | None = None,
+                **_: Any) -> torch.Tensor:
+        # Per-row 3-D positions for every batch, with or without images, so a text item's positions
+        # (and vector) are the same alone, beside images, and under either padding side.
+        position_ids, _ = self.model.get_rope_index(
+            input_ids, mm_token_type_ids=mm_token_type_ids, image_grid_thw=image_grid_thw,
+            attention_mask=attention_mask,
+        )  # (3, batch_size, seq_len)
+        hidden = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            pixel_values=pixel_values,
+            image_grid_thw=image_grid_thw,
+            mm_token_type_ids=mm_token_type_ids,
+            use_cache=False,
+        ).last_hidden_state  # (batch_size, seq_len, hidden_size)
+        return normalize(pool(hidden, attention_mask, "last"))
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "kind": "qwen_vl", "min_pixels": self.min_pixels,
+                "max_pixels": self.max_pixels, "padding_side": self.padding_side}
+
+    def save(self, path: str | Path) -> None:
+        self.model.save_pretrained(path)
+        self.processor.save_pretrained(path)

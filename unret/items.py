@@ -1,0 +1,230 @@
+"""Items: what users hand unret, normalised into one small typed record per input.
+
+Everything downstream (prompts, backbones, the index, training data) speaks ``Item``; this module is the
+only place that guesses what a user meant. The rules, in order:
+
+* an ``Item`` is kept as it is; ``Code(...)`` is code; ``Text(...)`` is text, even if it looks like a path;
+* a ``PIL.Image.Image`` is an image; a ``(image, text)`` tuple is an image with text;
+* a ``pathlib.Path`` is a file: images by extension, code by extension (with its language), anything else
+  is read as text;
+* a ``str`` that is a single token ending in a known image/code/document extension is a file path
+  (it must exist); any other ``str`` is text;
+* a ``dict`` uses the training-data keys: ``{"text": …}``, ``{"code": …, "language": …}``,
+  ``{"image": path-or-PIL, "text": …}``.
+
+Bad input raises :class:`InputError` naming the input's position and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image, UnidentifiedImageError
+
+Modality = Literal["text", "code", "image", "image+text"]
+MODALITIES: tuple[str, ...] = ("text", "code", "image", "image+text")
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+CODE_LANGUAGES: dict[str, str] = {
+    ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript", ".jsx": "javascript",
+    ".ts": "typescript", ".tsx": "typescript", ".java": "java", ".kt": "kotlin", ".scala": "scala",
+    ".go": "go", ".rs": "rust", ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp",
+    ".hpp": "cpp", ".cs": "csharp", ".rb": "ruby", ".php": "php", ".swift": "swift", ".m": "objective-c",
+    ".sh": "shell", ".bash": "shell", ".sql": "sql", ".r": "r", ".jl": "julia", ".lua": "lua",
+    ".pl": "perl", ".hs": "haskell", ".ml": "ocaml", ".ex": "elixir", ".erl": "erlang", ".dart": "dart",
+}
+TEXT_EXTENSIONS = frozenset({".txt", ".md", ".rst", ".markdown", ".text", ".adoc", ".org", ".tex", ".html"})
+_PATH_LIKE = re.compile(r"^\S+\.[A-Za-z0-9]{1,10}$")
+
+
+class InputError(ValueError):
+    """An input unret cannot embed; the message names the input (its position and value)."""
+
+
+@dataclass(frozen=True)
+class Code:
+    """Marks a string as source code (optionally with its language), never as prose or a path."""
+
+    text: str
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class Text:
+    """Marks a string as text even when it looks like a file path (``Text("setup.py")``)."""
+
+    text: str
+
+
+@dataclass(frozen=True, eq=False)
+class Item:
+    """One normalised input: text, code, an image, or an image with text.
+
+    ``image`` is a ``PIL.Image.Image`` or a path that is decoded only when the item is embedded, so large
+    corpora of image paths cost no memory up front. ``source`` records where the item came from (a file
+    path) for error messages and index metadata.
+    """
+
+    modality: Modality
+    text: str | None = None
+    image: Image.Image | Path | None = None
+    language: str | None = None
+    source: str | None = None
+    size: tuple[int, int] | None = field(default=None, repr=False)  # (width, height) of the image
+
+    @property
+    def has_image(self) -> bool:
+        return self.image is not None
+
+    def load_image(self, position: int | None = None) -> Image.Image:
+        """The decoded RGB image; a truncated or corrupt file raises :class:`InputError` naming it."""
+        if self.image is None:
+            raise InputError(f"{_where(position)}: {self.modality} item has no image")
+        if isinstance(self.image, Image.Image):
+            return _to_rgb(self.image)
+        try:
+            with Image.open(self.image) as img:
+                img.load()
+                return _to_rgb(img)
+        except FileNotFoundError:
+            raise InputError(f"{_where(position)}: image file not found: {self.image}") from None
+        except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+            raise InputError(f"{_where(position)}: corrupt or unreadable image {self.image}: {exc}") from None
+
+    def length_hint(self) -> int:
+        """A cheap token-count estimate used to sort inputs into similar-length batches."""
+        n = len(self.text) // 4 if self.text else 0
+        if self.size is not None:
+            n += (self.size[0] * self.size[1]) // (28 * 28)
+        return n
+
+
+def _where(position: int | None) -> str:
+    return "input" if position is None else f"input #{position}"
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB with transparent regions on white (as qwen-vl-utils does), so alpha never turns black."""
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def _check_text(text: Any, position: int | None, what: str = "text") -> str:
+    if not isinstance(text, str):
+        raise InputError(f"{_where(position)}: {what} must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise InputError(f"{_where(position)}: empty {what} ({text!r}); nothing to embed")
+    return text
+
+
+def _image_item(image: Any, text: str | None, position: int | None, source: str | None = None) -> Item:
+    modality: Modality = "image" if text is None else "image+text"
+    if text is not None:
+        _check_text(text, position)
+    if isinstance(image, Image.Image):
+        return Item(modality, text=text, image=image, source=source, size=image.size)
+    if isinstance(image, (str, Path)):
+        path = Path(image).expanduser()
+        if not path.is_file():
+            raise InputError(f"{_where(position)}: image file not found: {image}")
+        try:  # reads the header only: catches non-images now, truncated data when decoded
+            with Image.open(path) as img:
+                size = img.size
+        except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+            raise InputError(f"{_where(position)}: corrupt or unreadable image {image}: {exc}") from None
+        return Item(modality, text=text, image=path, source=source or str(path), size=size)
+    raise InputError(f"{_where(position)}: image must be a PIL image or a path, got {type(image).__name__}")
+
+
+def _file_item(path: Path, position: int | None) -> Item:
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return _image_item(path, None, position)
+    if not path.is_file():
+        raise InputError(f"{_where(position)}: file not found: {path}")
+    try:
+        content = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{_where(position)}: {path} is not a UTF-8 text, code or image file") from None
+    except OSError as exc:
+        raise InputError(f"{_where(position)}: cannot read {path}: {exc}") from None
+    _check_text(content, position, what=f"file {path}")
+    if suffix in CODE_LANGUAGES:
+        return Item("code", text=content, language=CODE_LANGUAGES[suffix], source=str(path))
+    return Item("text", text=content, source=str(path))
+
+
+def looks_like_path(text: str) -> bool:
+    """A single token with a known file extension: ``chart.png``, ``src/utils.py``, ``docs/intro.md``."""
+    if len(text) > 4096 or not _PATH_LIKE.match(text):
+        return False
+    suffix = Path(text).suffix.lower()
+    return suffix in IMAGE_EXTENSIONS or suffix in CODE_LANGUAGES or suffix in TEXT_EXTENSIONS
+
+
+def to_item(obj: Any, position: int | None = None) -> Item:
+    """Normalise one user input into an :class:`Item` (rules in the module docstring)."""
+    if isinstance(obj, Item):
+        return obj
+    if isinstance(obj, Code):
+        return Item("code", text=_check_text(obj.text, position, "code"), language=obj.language)
+    if isinstance(obj, Text):
+        return Item("text", text=_check_text(obj.text, position))
+    if isinstance(obj, Image.Image):
+        return _image_item(obj, None, position)
+    if isinstance(obj, Path):
+        return _file_item(obj, position)
+    if isinstance(obj, str):
+        if looks_like_path(obj.strip()):
+            return _file_item(Path(obj.strip()).expanduser(), position)
+        return Item("text", text=_check_text(obj, position))
+    if _is_image_text_pair(obj):
+        image, text = obj
+        if isinstance(image, str) and isinstance(text, (Image.Image, Path)):
+            image, text = text, image  # accept (text, image) too
+        return _image_item(image, text, position)
+    if isinstance(obj, dict):
+        return _dict_item(obj, position)
+    raise InputError(
+        f"{_where(position)}: cannot embed an object of type {type(obj).__name__}; pass a str, Code(...), "
+        "a PIL image, an image/code/text file path, an (image, text) tuple or a dict"
+    )
+
+
+def _dict_item(obj: dict, position: int | None) -> Item:
+    unknown = set(obj) - {"text", "code", "language", "image", "source"}
+    if unknown:
+        raise InputError(f"{_where(position)}: unknown keys {sorted(unknown)} in {obj!r}")
+    if "image" in obj:
+        return _image_item(obj["image"], obj.get("text"), position, source=obj.get("source"))
+    if "code" in obj:
+        code = _check_text(obj["code"], position, "code")
+        return Item("code", text=code, language=obj.get("language"), source=obj.get("source"))
+    if "text" in obj:
+        return Item("text", text=_check_text(obj["text"], position), source=obj.get("source"))
+    raise InputError(f"{_where(position)}: dict input needs a 'text', 'code' or 'image' key, got {obj!r}")
+
+
+def _is_image_text_pair(obj: Any) -> bool:
+    if not (isinstance(obj, tuple) and len(obj) == 2):
+        return False
+    return any(isinstance(x, (Image.Image, Path)) or (isinstance(x, str) and looks_like_path(x)) for x in obj)
+
+
+def to_items(inputs: Iterable[Any] | Any) -> tuple[list[Item], bool]:
+    """Normalise a single input or an iterable of inputs; returns (items, was_single)."""
+    single_types = (str, Item, Code, Text, Image.Image, Path, dict)
+    if isinstance(inputs, single_types) or _is_image_text_pair(inputs) or not isinstance(inputs, Iterable):
+        return [to_item(inputs, 0)], True
+    items = [to_item(obj, i) for i, obj in enumerate(inputs)]
+    if not items:
+        raise InputError("no inputs given (empty list)")
+    return items, False
