@@ -26,7 +26,14 @@ from unret.training.losses import (
     normalize_teacher_scores,
 )
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These tests are tiny: one thread, restored afterwards so other test modules keep their setting."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -304,9 +311,7 @@ def test_infonce_ddp_gather_equals_single_process_whole_batch(tmp_path: Path) ->
     local = [r[False] for r in ranks]
     local_mean = sum(r["loss"] for r in local) / _WORLD
     assert abs(local_mean.item() - single.loss.item()) > 1e-2
-    diff = max(
-        (got - want).abs().max().item() for got, want in zip(local[0]["grads"], single_grads, strict=True)
-    )
+    diff = max((got - want).abs().max().item() for got, want in zip(local[0]["grads"], single_grads, strict=True))
     assert diff > 1e-3
 
 
@@ -401,15 +406,9 @@ def test_listwise_temperatures_are_applied() -> None:
     student, teacher, mask = _random_lists(23)
     teacher = torch.sigmoid(teacher)
     kw = {"infonce_weight": 0.0, "normalize_teacher": False}
-    a = ListwiseDistillationLoss(teacher_temperature=0.3, student_temperature=0.05, **kw)(
-        student, teacher, mask
-    )
-    b = ListwiseDistillationLoss(teacher_temperature=0.3, student_temperature=0.1, **kw)(
-        student, teacher, mask
-    )
-    c = ListwiseDistillationLoss(teacher_temperature=0.6, student_temperature=0.05, **kw)(
-        student, teacher, mask
-    )
+    a = ListwiseDistillationLoss(teacher_temperature=0.3, student_temperature=0.05, **kw)(student, teacher, mask)
+    b = ListwiseDistillationLoss(teacher_temperature=0.3, student_temperature=0.1, **kw)(student, teacher, mask)
+    c = ListwiseDistillationLoss(teacher_temperature=0.6, student_temperature=0.05, **kw)(student, teacher, mask)
     assert len({round(x.item(), 6) for x in (a, b, c)}) == 3
     for (tt, ts), got in [((0.3, 0.1), b), ((0.6, 0.05), c)]:
         want = _ref_listwise(student, teacher, mask.numpy(), tt, ts, 0.0, normalize=False)[1]
@@ -419,9 +418,7 @@ def test_listwise_temperatures_are_applied() -> None:
     assert scaled(student * 3, teacher * 3, mask).item() == pytest.approx(a.item(), rel=1e-9)
     # Tevatron-style single temperature = the same τ on both sides.
     single = ListwiseDistillationLoss(single_temperature=0.2, **kw)(student, teacher, mask)
-    two = ListwiseDistillationLoss(teacher_temperature=0.2, student_temperature=0.2, **kw)(
-        student, teacher, mask
-    )
+    two = ListwiseDistillationLoss(teacher_temperature=0.2, student_temperature=0.2, **kw)(student, teacher, mask)
     assert single.item() == pytest.approx(two.item(), rel=1e-12)
     assert single.item() == pytest.approx(
         _ref_listwise(student, teacher, mask.numpy(), 0.2, 0.2, 0.0, normalize=False)[1], rel=1e-9
@@ -433,9 +430,7 @@ def test_listwise_infonce_temperature_is_applied() -> None:
     a = ListwiseDistillationLoss(infonce_temperature=0.01).compute(student, teacher, mask).infonce
     b = ListwiseDistillationLoss(infonce_temperature=0.04).compute(student, teacher, mask).infonce
     assert a.item() != pytest.approx(b.item(), rel=1e-3)
-    assert b.item() == pytest.approx(
-        _ref_listwise(student, teacher, mask.numpy(), infonce_temperature=0.04)[2]
-    )
+    assert b.item() == pytest.approx(_ref_listwise(student, teacher, mask.numpy(), infonce_temperature=0.04)[2])
 
 
 def test_false_negative_mask_hand_made() -> None:
@@ -488,9 +483,7 @@ def test_single_valid_and_fully_masked_rows_are_finite() -> None:
     loss_fn = ListwiseDistillationLoss()
     out = loss_fn.compute(student, teacher, mask)
     assert torch.isfinite(out.loss)
-    assert out.loss.item() == pytest.approx(
-        _ref_listwise(student.detach(), teacher, mask.numpy())[0], rel=1e-9
-    )
+    assert out.loss.item() == pytest.approx(_ref_listwise(student.detach(), teacher, mask.numpy())[0], rel=1e-9)
     out.loss.backward()
     assert torch.isfinite(student.grad).all()
     assert torch.all(student.grad[0] == 0) and torch.all(student.grad[1] == 0)  # nothing to learn there

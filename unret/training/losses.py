@@ -171,9 +171,7 @@ class InfoNCELoss(nn.Module):
     ) -> InfoNCEOutput:
         """Loss, in-batch accuracy and logits; see the class docstring for the shapes."""
         if q.dim() != 2 or p.shape != q.shape:
-            raise ValueError(
-                f"q and p must both be (batch_size, dim); got {tuple(q.shape)} and {tuple(p.shape)}"
-            )
+            raise ValueError(f"q and p must both be (batch_size, dim); got {tuple(q.shape)} and {tuple(p.shape)}")
         batch_size, dim = q.shape
         if negatives is not None:
             if negatives.dim() != 3 or negatives.shape[0] != batch_size or negatives.shape[2] != dim:
@@ -208,9 +206,7 @@ class InfoNCELoss(nn.Module):
                 negatives_mask = _gather_no_grad(negatives_mask)  # (world_size * batch_size, N)
             flat_negatives = negatives.reshape(-1, dim)  # (global_batch * N, dim)
             docs = torch.cat([docs, flat_negatives], dim=0)  # (global_batch * (1 + N), dim)
-            positives_valid = torch.ones(
-                docs.shape[0] - flat_negatives.shape[0], dtype=torch.bool, device=q.device
-            )
+            positives_valid = torch.ones(docs.shape[0] - flat_negatives.shape[0], dtype=torch.bool, device=q.device)
             doc_mask = torch.cat([positives_valid, negatives_mask.reshape(-1)])
 
         scores = q.to(dtype) @ docs.to(dtype).T  # (batch_size, num_documents)
