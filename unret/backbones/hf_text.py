@@ -55,7 +55,7 @@ class HFTextBackbone(Backbone):
     modalities = frozenset({"text", "code"})
 
     def __init__(self, model, tokenizer, pooling: Pooling, prompts: str | PromptSet,
-                 max_length: int | None = None, padding_side: str = "left"):
+                 max_length: int | None = None, padding_side: str = "right"):
         super().__init__(prompts, max_length)
         if pooling not in POOLING_STRATEGIES:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLING_STRATEGIES}")
@@ -70,13 +70,19 @@ class HFTextBackbone(Backbone):
     @classmethod
     def from_pretrained(cls, name_or_path: str, pooling: Pooling | None = None,
                         prompts: str | PromptSet | None = None, max_length: int | None = None,
-                        padding_side: str = "left", dtype: torch.dtype | None = None,
+                        padding_side: str | None = None, dtype: torch.dtype | None = None,
                         revision: str | None = None, **model_kwargs: Any) -> HFTextBackbone:
         config = AutoConfig.from_pretrained(name_or_path, revision=revision)
         decoder = is_decoder(config)
         st = sentence_transformers_settings(name_or_path) if Path(name_or_path).is_dir() else {}
         pooling = pooling or st.get("pooling") or ("last" if decoder else "mean")
         prompts = prompts or ("oneword" if decoder else "plain")
+        # Encoders (BERT, MPNet) have absolute position embeddings counted from the left edge: left padding
+        # would shift every token's position, so they always pad right.
+        if padding_side is None:
+            padding_side = "left" if decoder else "right"
+        elif padding_side != "right" and not decoder:
+            raise ValueError(f"{name_or_path} is an encoder with absolute positions; it must pad on the right")
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
         if max_length is None:
             max_length = st.get("max_length") or (DEFAULT_LLM_MAX_LENGTH if decoder else
