@@ -1,9 +1,35 @@
-"""unret: unified multimodal dense retrieval — one embedding space for text, code and images."""
+"""unret: unified multimodal dense retrieval — one embedding space for text, code and images.
 
-from unret.items import Code, InputError, Item, Text
-from unret.prompts import Prompt, PromptSet
-from unret.retriever import UnifiedRetriever
+Names are imported lazily so that ``import unret.training.losses`` (e.g. in every DDP worker) does not pay
+for transformers and the backbones.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+_EXPORTS = {
+    "Code": "unret.items",
+    "InputError": "unret.items",
+    "Item": "unret.items",
+    "Text": "unret.items",
+    "Prompt": "unret.prompts",
+    "PromptSet": "unret.prompts",
+    "UnifiedRetriever": "unret.retriever",
+}
+
 __all__ = ["Code", "InputError", "Item", "Prompt", "PromptSet", "Text", "UnifiedRetriever", "__version__"]
+
+if TYPE_CHECKING:
+    from unret.items import Code, InputError, Item, Text
+    from unret.prompts import Prompt, PromptSet
+    from unret.retriever import UnifiedRetriever
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'unret' has no attribute {name!r}")
