@@ -42,7 +42,15 @@ _PATH_LIKE = re.compile(r"^\S+\.[A-Za-z0-9]{1,10}$")
 
 
 class InputError(ValueError):
-    """An input unret cannot embed; the message names the input (its position and value)."""
+    """An input unret cannot embed; the message names the input (its position and value).
+
+    ``position`` is the input's index in the call (None when unknown), so callers that index many files
+    can skip the bad one and go on.
+    """
+
+    def __init__(self, message: str, position: int | None = None):
+        super().__init__(message)
+        self.position = position
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ class Item:
     def load_image(self, position: int | None = None) -> Image.Image:
         """The decoded RGB image; a truncated or corrupt file raises :class:`InputError` naming it."""
         if self.image is None:
-            raise InputError(f"{_where(position)}: {self.modality} item has no image")
+            raise _bad(position, f"{self.modality} item has no image")
         if isinstance(self.image, Image.Image):
             return _to_rgb(self.image)
         try:
@@ -91,9 +99,9 @@ class Item:
                 img.load()
                 return _to_rgb(img)
         except FileNotFoundError:
-            raise InputError(f"{_where(position)}: image file not found: {self.image}") from None
+            raise _bad(position, f"image file not found: {self.image}") from None
         except (OSError, UnidentifiedImageError, SyntaxError) as exc:
-            raise InputError(f"{_where(position)}: corrupt or unreadable image {self.image}: {exc}") from None
+            raise _bad(position, f"corrupt or unreadable image {self.image}: {exc}") from None
 
     def length_hint(self) -> int:
         """A cheap token-count estimate used to sort inputs into similar-length batches."""
@@ -105,6 +113,10 @@ class Item:
 
 def _where(position: int | None) -> str:
     return "input" if position is None else f"input #{position}"
+
+
+def _bad(position: int | None, message: str) -> InputError:
+    return InputError(f"{_where(position)}: {message}", position)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -119,9 +131,9 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 def _check_text(text: Any, position: int | None, what: str = "text") -> str:
     if not isinstance(text, str):
-        raise InputError(f"{_where(position)}: {what} must be a string, got {type(text).__name__}")
+        raise _bad(position, f"{what} must be a string, got {type(text).__name__}")
     if not text.strip():
-        raise InputError(f"{_where(position)}: empty {what} ({text!r}); nothing to embed")
+        raise _bad(position, f"empty {what} ({text!r}); nothing to embed")
     return text
 
 
@@ -134,14 +146,14 @@ def _image_item(image: Any, text: str | None, position: int | None, source: str 
     if isinstance(image, (str, Path)):
         path = Path(image).expanduser()
         if not path.is_file():
-            raise InputError(f"{_where(position)}: image file not found: {image}")
+            raise _bad(position, f"image file not found: {image}")
         try:  # reads the header only: catches non-images now, truncated data when decoded
             with Image.open(path) as img:
                 size = img.size
         except (OSError, UnidentifiedImageError, SyntaxError) as exc:
-            raise InputError(f"{_where(position)}: corrupt or unreadable image {image}: {exc}") from None
+            raise _bad(position, f"corrupt or unreadable image {image}: {exc}") from None
         return Item(modality, text=text, image=path, source=source or str(path), size=size)
-    raise InputError(f"{_where(position)}: image must be a PIL image or a path, got {type(image).__name__}")
+    raise _bad(position, f"image must be a PIL image or a path, got {type(image).__name__}")
 
 
 def _file_item(path: Path, position: int | None) -> Item:
@@ -149,13 +161,13 @@ def _file_item(path: Path, position: int | None) -> Item:
     if suffix in IMAGE_EXTENSIONS:
         return _image_item(path, None, position)
     if not path.is_file():
-        raise InputError(f"{_where(position)}: file not found: {path}")
+        raise _bad(position, f"file not found: {path}")
     try:
         content = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise InputError(f"{_where(position)}: {path} is not a UTF-8 text, code or image file") from None
+        raise _bad(position, f"{path} is not a UTF-8 text, code or image file") from None
     except OSError as exc:
-        raise InputError(f"{_where(position)}: cannot read {path}: {exc}") from None
+        raise _bad(position, f"cannot read {path}: {exc}") from None
     _check_text(content, position, what=f"file {path}")
     if suffix in CODE_LANGUAGES:
         return Item("code", text=content, language=CODE_LANGUAGES[suffix], source=str(path))
@@ -193,8 +205,9 @@ def to_item(obj: Any, position: int | None = None) -> Item:
         return _image_item(image, text, position)
     if isinstance(obj, dict):
         return _dict_item(obj, position)
-    raise InputError(
-        f"{_where(position)}: cannot embed an object of type {type(obj).__name__}; pass a str, Code(...), "
+    raise _bad(
+        position,
+        f"cannot embed an object of type {type(obj).__name__}; pass a str, Code(...), "
         "a PIL image, an image/code/text file path, an (image, text) tuple or a dict"
     )
 
@@ -202,7 +215,7 @@ def to_item(obj: Any, position: int | None = None) -> Item:
 def _dict_item(obj: dict, position: int | None) -> Item:
     unknown = set(obj) - {"text", "code", "language", "image", "source"}
     if unknown:
-        raise InputError(f"{_where(position)}: unknown keys {sorted(unknown)} in {obj!r}")
+        raise _bad(position, f"unknown keys {sorted(unknown)} in {obj!r}")
     if "image" in obj:
         return _image_item(obj["image"], obj.get("text"), position, source=obj.get("source"))
     if "code" in obj:
@@ -210,7 +223,7 @@ def _dict_item(obj: dict, position: int | None) -> Item:
         return Item("code", text=code, language=obj.get("language"), source=obj.get("source"))
     if "text" in obj:
         return Item("text", text=_check_text(obj["text"], position), source=obj.get("source"))
-    raise InputError(f"{_where(position)}: dict input needs a 'text', 'code' or 'image' key, got {obj!r}")
+    raise _bad(position, f"dict input needs a 'text', 'code' or 'image' key, got {obj!r}")
 
 
 def _is_image_text_pair(obj: Any) -> bool:

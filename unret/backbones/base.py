@@ -57,10 +57,11 @@ class Backbone(nn.Module, ABC):
     def check_modalities(self, items: Sequence[Item], positions: Sequence[int] | None) -> None:
         for i, item in enumerate(items):
             if item.modality not in self.modalities:
-                where = f"input #{positions[i] if positions is not None else i}"
+                position = positions[i] if positions is not None else i
                 raise InputError(
-                    f"{where}: {type(self).__name__} cannot embed {item.modality} items "
-                    f"(it reads {sorted(self.modalities)}); use a Qwen2.5-VL model for images"
+                    f"input #{position}: {type(self).__name__} cannot embed {item.modality} items "
+                    f"(it reads {sorted(self.modalities)}); use a Qwen2.5-VL model for images",
+                    position,
                 )
 
     @torch.inference_mode()
