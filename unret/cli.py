@@ -1,16 +1,80 @@
-"""The ``unret`` console: ``unret demo`` (and more subcommands as they land)."""
+"""The ``unret`` console: ``demo``, ``index`` and ``search``."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
     from unret.demo import run
 
     run(model=args.model, device=args.device)
+    return 0
+
+
+def _index(args: argparse.Namespace) -> int:
+    from unret.files import index_paths
+    from unret.retriever import CONFIG_NAME, UnifiedRetriever
+
+    out = Path(args.out)
+    if (out / CONFIG_NAME).exists():
+        retriever = UnifiedRetriever.load(out, device=args.device, dtype=args.dtype)
+        if args.model and retriever.model_ref.get("name_or_path") != args.model:
+            print(f"note: {out} already holds an index; adding with the model it was built with "
+                  f"({retriever.model_ref.get('name_or_path')})", file=sys.stderr)
+    else:
+        if not args.model:
+            print("error: --model is required to create a new index", file=sys.stderr)
+            return 2
+        retriever = UnifiedRetriever.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    try:
+        report = index_paths(retriever, args.paths, batch_size=args.batch_size, show_progress=not args.quiet)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if report.added:
+        retriever.save(out)
+    print(f"indexed {len(report.added)} files into {out} ({len(retriever)} in total); "
+          f"skipped {len(report.skipped)} unreadable, ignored {report.ignored} of unknown type")
+    for source, reason in report.skipped:
+        print(f"  skipped {source}: {reason}", file=sys.stderr)
+    return 0
+
+
+def _parse_where(pairs: list[str]) -> dict[str, object] | None:
+    where: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"error: --where expects key=value, got {pair!r}")
+        try:
+            where[key] = json.loads(value)  # numbers, booleans and quoted strings keep their type
+        except json.JSONDecodeError:
+            where[key] = value
+    return where or None
+
+
+def _search(args: argparse.Namespace) -> int:
+    from unret.retriever import UnifiedRetriever
+
+    retriever = UnifiedRetriever.load(args.index, view=True, device=args.device)
+    hits = retriever.search(args.query, k=args.k, modality=args.modality, where=_parse_where(args.where),
+                            exact=args.exact, task=args.task)
+    if args.json:
+        print(json.dumps([{"id": h.id, "score": h.score, "modality": h.modality, "metadata": h.metadata}
+                          for h in hits], indent=2))
+        return 0
+    width = max([len(h.id) for h in hits] + [2])
+    print(f"{'#':>3}  {'score':>7}  {'modality':<10}  {'id':<{width}}  metadata")
+    for rank, h in enumerate(hits, 1):
+        meta = json.dumps({k: v for k, v in h.metadata.items() if k != "source"}, ensure_ascii=False)
+        print(f"{rank:>3}  {h.score:>7.4f}  {h.modality:<10}  {h.id:<{width}}  {meta[:60]}")
+    if not hits:
+        print("(no hits)")
     return 0
 
 
@@ -23,6 +87,30 @@ def build_parser() -> argparse.ArgumentParser:
                            "else the tiny offline checkpoint); 'tiny' forces the tiny checkpoint")
     demo.add_argument("--device", default=None, help="e.g. cuda, cpu (default: cpu)")
     demo.set_defaults(func=_demo)
+
+    index = sub.add_parser("index", help="index folders of images, code and text files")
+    index.add_argument("paths", nargs="+", help="files or folders to index (walked recursively)")
+    index.add_argument("--model", help="hub name or local folder (required for a new index)")
+    index.add_argument("--out", required=True, help="index folder (created, or added to if it exists)")
+    index.add_argument("--batch-size", type=int, default=8)
+    index.add_argument("--device", default=None)
+    index.add_argument("--dtype", default=None, help="e.g. bfloat16")
+    index.add_argument("--quiet", action="store_true", help="no progress bar")
+    index.set_defaults(func=_index)
+
+    search = sub.add_parser("search", help="search an index folder")
+    search.add_argument("index", help="index folder written by `unret index`")
+    search.add_argument("query", help="a text query, or an image/code file path")
+    search.add_argument("-k", type=int, default=10, help="number of hits")
+    search.add_argument("--modality", action="append", choices=["text", "code", "image", "image+text"],
+                        help="only hits of this modality (repeatable)")
+    search.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                        help="only hits whose metadata has KEY=VALUE (repeatable)")
+    search.add_argument("--task", default=None, help="named query instruction, e.g. nl2code")
+    search.add_argument("--exact", action="store_true", help="brute-force search instead of HNSW")
+    search.add_argument("--json", action="store_true", help="print hits as JSON")
+    search.add_argument("--device", default=None)
+    search.set_defaults(func=_search)
     return parser
 
 

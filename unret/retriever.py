@@ -1,13 +1,14 @@
-"""UnifiedRetriever: the face users type — load a model, encode queries and documents.
+"""UnifiedRetriever: the face users type — load a model, encode, index, search, save and load.
 
 It composes lower layers and re-implements none: ``items`` normalises inputs, a ``Backbone`` embeds
-them, ``encoding`` batches them.
+them, ``encoding`` batches them and a ``VectorIndex`` stores and searches them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,10 +17,17 @@ import torch
 
 from unret.backbones import Backbone, load_backbone
 from unret.encoding import as_output, encode_items
-from unret.items import to_items
+from unret.index import Hit, ManifestMismatchError, VectorIndex, Where
+from unret.items import Item, to_items
 
 CONFIG_NAME = "unret_config.json"
+INDEX_DIR = "index"
+MODEL_DIR = "model"
 FORMAT_VERSION = 1
+# A fixed input whose vector fingerprints the model: an index is only served by a model that embeds it
+# the same way, whatever the model is called or where it is stored.
+PROBE = "unret probe: one embedding space for text, code and images."
+PROBE_TOLERANCE = 1e-3
 
 
 class UnifiedRetriever:
@@ -32,10 +40,11 @@ class UnifiedRetriever:
     """
 
     def __init__(self, backbone: Backbone, model_ref: dict[str, Any] | None = None,
-                 truncate_dim: int | None = None):
+                 truncate_dim: int | None = None, index: VectorIndex | None = None):
         self.backbone = backbone
         self.model_ref = model_ref or {}
         self.truncate_dim = truncate_dim
+        self.index = index
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device | None = None,
@@ -57,7 +66,8 @@ class UnifiedRetriever:
             truncate_dim = truncate_dim if truncate_dim is not None else saved.get("truncate_dim")
             return cls(backbone, saved.get("model"), truncate_dim)
         backbone = load_backbone(str(name_or_path), dtype=dtype, device=device, **backbone_kwargs)
-        ref = {"name_or_path": str(name_or_path), "revision": backbone_kwargs.get("revision")}
+        source = str(path.resolve()) if path.is_dir() else str(name_or_path)
+        ref = {"name_or_path": source, "revision": backbone_kwargs.get("revision")}
         return cls(backbone, ref, truncate_dim)
 
     def save_pretrained(self, path: str | Path) -> None:
@@ -65,13 +75,15 @@ class UnifiedRetriever:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.backbone.save(path)
-        config = {
+        (path / CONFIG_NAME).write_text(json.dumps(self._config(), indent=2))
+
+    def _config(self) -> dict[str, Any]:
+        return {
             "format_version": FORMAT_VERSION,
             "model": self.model_ref,
             "backbone": self.backbone.config(),
             "truncate_dim": self.truncate_dim,
         }
-        (path / CONFIG_NAME).write_text(json.dumps(config, indent=2))
 
     @property
     def dim(self) -> int:
@@ -107,3 +119,132 @@ class UnifiedRetriever:
     def encode_documents(self, inputs: Any | Iterable[Any], **kwargs: Any) -> torch.Tensor | np.ndarray:
         """Embed documents (document prompts; task-agnostic, so one index serves every task)."""
         return self.encode(inputs, role="document", **kwargs)
+
+    # ------------------------------------------------------------------ index
+
+    def fingerprint(self) -> list[float]:
+        """This model's vector for a fixed probe text: equal fingerprints mean interchangeable vectors."""
+        return [round(x, 6) for x in self.encode_documents(PROBE).tolist()]
+
+    def _index(self, create: bool = False) -> VectorIndex:
+        if self.index is None:
+            if not create:
+                raise RuntimeError("this retriever has no index yet: add() documents or load() a saved one")
+            model = {**self.model_ref, "backbone": self.backbone.config().get("kind"), "dim": self.dim,
+                     "fingerprint": self.fingerprint()}
+            self.index = VectorIndex(self.dim, metric="cos", model=model)
+        return self.index
+
+    def add(self, inputs: Any | Iterable[Any], ids: Sequence[str] | None = None,
+            metadata: Sequence[Mapping[str, Any] | None] | None = None, batch_size: int = 8,
+            show_progress: bool | None = None) -> list[str]:
+        """Embed and index documents of any modality; re-adding an id replaces it. Returns the ids.
+
+        ``ids`` default to the file path for inputs given as files and a random id otherwise. Each hit's
+        metadata is ``metadata[i]`` plus ``source`` / ``language`` when known. Nothing is indexed unless
+        every input embeds (a bad input raises, naming its position, and the index is unchanged).
+        """
+        items, single = to_items(inputs)
+        if ids is not None:
+            ids = [ids] if single and isinstance(ids, str) else list(ids)
+            if len(ids) != len(items):
+                raise ValueError(f"got {len(items)} inputs but {len(ids)} ids")
+        else:
+            ids = [item.source or uuid.uuid4().hex for item in items]
+        if metadata is not None:
+            metadata = [metadata] if single and isinstance(metadata, Mapping) else list(metadata)
+            if len(metadata) != len(items):
+                raise ValueError(f"got {len(items)} inputs but {len(metadata)} metadata entries")
+        index = self._index(create=True)
+        vectors = self.encode_documents(items, batch_size=batch_size, show_progress=show_progress,
+                                        convert_to="numpy")
+        index.add(ids, vectors, [item.modality for item in items],
+                  [_item_metadata(item, metadata[i] if metadata else None) for i, item in enumerate(items)])
+        return ids
+
+    def search(self, queries: Any | Iterable[Any], k: int = 10, modality: str | Sequence[str] | None = None,
+               where: Where | None = None, exact: bool = False, task: str | None = None,
+               instruction: str | None = None, batch_size: int = 8) -> list[Hit] | list[list[Hit]]:
+        """Top-``k`` hits (id, score, modality, metadata) for a query, or one list per query in a list.
+
+        Queries may be text, code or images too (image → image search); ``modality`` and ``where``
+        filter hits; ``exact=True`` searches by brute force instead of HNSW.
+        """
+        index = self._index()
+        items, single = to_items(queries)
+        vectors = self.encode_queries(items, task=task, instruction=instruction, batch_size=batch_size,
+                                      convert_to="numpy")
+        hits = index.search(vectors, k=k, modality=modality, where=where, exact=exact)
+        return hits[0] if single else hits
+
+    def remove(self, ids: str | Iterable[str]) -> int:
+        """Remove documents by id; an unknown id raises KeyError and removes nothing."""
+        return self._index().remove(ids)
+
+    def __len__(self) -> int:
+        return 0 if self.index is None else len(self.index)
+
+    def save(self, path: str | Path, include_model: bool = False) -> None:
+        """Save the index (atomically) and a reference to the model; ``load(path)`` serves it again.
+
+        With ``include_model=True`` the weights are copied into ``path/model`` so the folder is
+        self-contained (for fine-tuned or local models that may move).
+        """
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        config = self._config()
+        if include_model:
+            self.save_pretrained(path / MODEL_DIR)
+            config["model"] = {**config["model"], "name_or_path": MODEL_DIR, "relative": True}
+        self._index(create=True).save(path / INDEX_DIR)
+        tmp = path / f".{CONFIG_NAME}.tmp"
+        tmp.write_text(json.dumps(config, indent=2))
+        tmp.replace(path / CONFIG_NAME)
+
+    @classmethod
+    def load(cls, path: str | Path, model: str | Path | None = None, view: bool = False,
+             device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
+             **backbone_kwargs: Any) -> UnifiedRetriever:
+        """Load a saved index with the model it was built with (or ``model``, if it embeds identically).
+
+        ``view=True`` memory-maps the index for read-only serving. A model whose vectors differ from the
+        index's (another model, other weights or settings) is refused with ``ManifestMismatchError``.
+        """
+        path = Path(path)
+        config_file = path / CONFIG_NAME
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{path} is not a saved unret index (no {CONFIG_NAME})")
+        config = json.loads(config_file.read_text())
+        ref = config["model"]
+        if model is None:
+            model = path / ref["name_or_path"] if ref.get("relative") else ref["name_or_path"]
+            backbone_cfg = dict(config["backbone"])
+            kind = backbone_cfg.pop("kind")
+            backbone = load_backbone(str(model), kind=kind, dtype=dtype, device=device,
+                                     **{**backbone_cfg, "revision": ref.get("revision"), **backbone_kwargs})
+            retriever = cls(backbone, ref, config.get("truncate_dim"))
+        else:
+            retriever = cls.from_pretrained(model, device=device, dtype=dtype, **backbone_kwargs)
+        index = VectorIndex.load(path / INDEX_DIR, view=view, expected_dim=retriever.dim)
+        expected = index.model.get("fingerprint") if index.model else None
+        if expected is not None:
+            got = retriever.fingerprint()
+            drift = max(abs(a - b) for a, b in zip(got, expected, strict=True))
+            if drift > PROBE_TOLERANCE:
+                raise ManifestMismatchError(
+                    f"the index at {path} was built with model {index.model.get('name_or_path')!r}, and "
+                    f"{retriever.model_ref.get('name_or_path')!r} embeds differently (probe vectors differ "
+                    f"by up to {drift:.3g}); re-index with this model or load the original one"
+                )
+        retriever.index = index
+        return retriever
+
+
+def _item_metadata(item: Item, user: Mapping[str, Any] | None) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    if item.source:
+        meta["source"] = item.source
+    if item.language:
+        meta["language"] = item.language
+    meta.update(user or {})
+    return meta
