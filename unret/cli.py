@@ -1,4 +1,4 @@
-"""The ``unret`` console: ``demo``, ``index`` and ``search``."""
+"""The ``unret`` console: ``demo``, ``index``, ``search`` and Lightning's ``fit`` (``unret fit -c …``)."""
 
 from __future__ import annotations
 
@@ -115,7 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in ("fit", "validate", "test", "predict"):  # Lightning's own subcommands
+        from unret.training.cli import main as lightning_main
+
+        lightning_main(argv)
+        return 0
+    args = build_parser().parse_args(words)
     return args.func(args)
 
 

@@ -69,7 +69,7 @@ def run(model: str | None = None, device: str | None = None) -> None:
     from unret.retriever import UnifiedRetriever
 
     name = model or DEFAULT_MODEL
-    if model in (None, "tiny") or not model_available_locally(name):
+    if model == "tiny" or not model_available_locally(name):
         from unret.testing import tiny_qwen25_vl_path
 
         if model != "tiny":

@@ -260,3 +260,38 @@ def tiny_qwen25_vl_path(
         processor.save_pretrained(out)
 
     return _cached_build(f"tiny-qwen2.5-vl-{_fingerprint(key)}", build, cache_dir)
+
+
+def write_toy_retrieval_jsonl(path: str | Path, n: int = 48, num_negatives: int = 3, seed: int = 0) -> Path:
+    """A small learnable text/code retrieval set in unret's training JSONL format (with teacher scores).
+
+    Queries name an (adjective, noun) pair; the positive passage mentions both, negatives mention one or
+    neither; every fourth example is a code document. Teacher scores follow the word overlap, so both
+    InfoNCE and listwise distillation have something real to learn, offline and in seconds.
+    """
+    import random
+
+    rng = random.Random(seed)
+    adjectives = ["red", "quiet", "ancient", "frozen", "golden", "hollow", "bitter", "swift", "lonely", "bright"]
+    nouns = ["river", "castle", "engine", "forest", "violin", "harbor", "lantern", "desert", "garden", "comet"]
+
+    def passage(adj: str, noun: str, i: int) -> dict | str:
+        if i % 4 == 3:
+            return {"code": f"def describe_{noun}():\n    return '{adj} {noun}'\n", "language": "python"}
+        return f"A short story about the {adj} {noun} and what happened to it."
+
+    pairs = [(a, b) for a in adjectives for b in nouns]
+    rng.shuffle(pairs)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for i, (adj, noun) in enumerate(pairs[:n]):
+            negatives, scores = [], [0.95]
+            for _ in range(num_negatives):
+                a2, n2 = rng.choice([p for p in pairs if p != (adj, noun)])
+                negatives.append(passage(a2, n2, i))
+                scores.append(round(0.1 + 0.35 * (a2 == adj) + 0.35 * (n2 == noun) + rng.uniform(0, 0.05), 3))
+            record = {"query": f"the {adj} {noun}", "positives": [passage(adj, noun, i)], "negatives": negatives,
+                      "teacher_scores": scores}
+            f.write(json.dumps(record) + "\n")
+    return path

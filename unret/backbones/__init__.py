@@ -13,7 +13,7 @@ from unret.backbones.qwen_vl import QwenVLBackbone
 VL_MODEL_TYPES = frozenset({"qwen2_5_vl"})
 KINDS: dict[str, type[Backbone]] = {"hf_text": HFTextBackbone, "qwen_vl": QwenVLBackbone}
 
-__all__ = ["KINDS", "Backbone", "HFTextBackbone", "QwenVLBackbone", "load_backbone", "resolve_dtype"]
+__all__ = ["KINDS", "Backbone", "HFTextBackbone", "QwenVLBackbone", "load_backbone", "resolve_dtype", "resolve_model"]
 
 
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
@@ -28,6 +28,24 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     if not isinstance(value, torch.dtype):
         raise ValueError(f"unknown dtype {dtype!r}; use e.g. 'bfloat16', 'float16' or 'float32'")
     return value
+
+
+TESTING_PREFIX = "unret-testing/"
+
+
+def resolve_model(name_or_path: str) -> str:
+    """Hub names and folders pass through; ``unret-testing/tiny-qwen2.5-vl`` and ``unret-testing/tiny-qwen2``
+    name the tiny offline checkpoints (built and cached on first use) for configs, examples and CI."""
+    if not str(name_or_path).startswith(TESTING_PREFIX):
+        return str(name_or_path)
+    from unret import testing
+
+    builders = {"tiny-qwen2.5-vl": testing.tiny_qwen25_vl_path, "tiny-qwen2": testing.tiny_qwen2_path}
+    name = str(name_or_path)[len(TESTING_PREFIX):]
+    if name not in builders:
+        raise ValueError(f"unknown testing model {name_or_path!r}; choose one of "
+                         f"{[TESTING_PREFIX + n for n in builders]}")
+    return str(builders[name]())
 
 
 def detect_kind(name_or_path: str, revision: str | None = None) -> str:
@@ -47,6 +65,7 @@ def detect_kind(name_or_path: str, revision: str | None = None) -> str:
 def load_backbone(name_or_path: str, kind: str | None = None, dtype: str | torch.dtype | None = None,
                   device: str | torch.device | None = None, **kwargs: Any) -> Backbone:
     """Load a backbone from a hub name or local folder; ``kind`` defaults to what the config says."""
+    name_or_path = resolve_model(name_or_path)
     kind = kind or detect_kind(name_or_path, kwargs.get("revision"))
     if kind not in KINDS:
         raise ValueError(f"unknown backbone kind {kind!r}; choose one of {sorted(KINDS)}")
