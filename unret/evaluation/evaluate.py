@@ -1,0 +1,332 @@
+"""Evaluate retrievers on BEIR-format data: encode the corpus once, search, score with trec_eval.
+
+Encoding the corpus is nearly all the cost of an evaluation, and comparing prompts, ``k`` or query-side
+settings re-uses the same corpus vectors; so corpus embeddings are cached on disk, keyed by
+
+* the model: its name/path, backbone settings (prompts, pooling, pixels…), ``truncate_dim`` and the
+  vector it gives a fixed probe text (so other weights under the same name never hit the cache), and
+* the corpus: sha256 over every id and content (image bytes included),
+
+and a changed corpus or model simply misses. ``"bm25"`` as the model name gives the lexical baseline.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from unret.evaluation.bm25 import BM25
+from unret.evaluation.data import RetrievalDataset, load_beir, spec_modality
+from unret.evaluation.metrics import DEFAULT_MEASURES, Run, evaluate_run, per_query, write_trec_run
+
+if TYPE_CHECKING:
+    from unret.retriever import UnifiedRetriever
+
+logger = logging.getLogger(__name__)
+
+BM25_NAME = "bm25"
+CACHE_FORMAT = 1
+_QUERY_CHUNK = 1024  # queries scored per matmul in exact search: bounds memory at chunk × corpus floats
+
+
+def model_fingerprint(retriever: UnifiedRetriever) -> str:
+    """sha256 of what decides a document's vector: model reference, backbone settings and a probe vector."""
+    payload = {
+        "model": retriever.model_ref,
+        "backbone": retriever.backbone.config(),
+        "truncate_dim": retriever.truncate_dim,
+        "probe": retriever.fingerprint(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def model_label(model: UnifiedRetriever | str) -> str:
+    """A short human name: ``bm25``, the hub name, or the folder name of a local model."""
+    if isinstance(model, str):
+        return model
+    name = str(model.model_ref.get("name_or_path") or type(model.backbone).__name__)
+    return Path(name).name if os.path.isabs(name) else name
+
+
+def load_model(name: str, device: str | None = None, dtype: str | None = None,
+               **kwargs: Any) -> UnifiedRetriever | str:
+    """``"bm25"`` stays a name; anything else is loaded with ``UnifiedRetriever.from_pretrained``."""
+    if name.lower() == BM25_NAME:
+        return BM25_NAME
+    from unret.retriever import UnifiedRetriever
+
+    return UnifiedRetriever.from_pretrained(name, device=device, dtype=dtype, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- corpus cache
+
+
+def _cache_files(cache_dir: Path, model_fp: str, corpus_fp: str) -> tuple[Path, Path]:
+    key = hashlib.sha256(f"{model_fp}:{corpus_fp}".encode()).hexdigest()[:32]
+    return cache_dir / f"corpus-{key}.npy", cache_dir / f"corpus-{key}.json"
+
+
+def _read_cache(vectors_file: Path, meta_file: Path, model_fp: str, corpus_fp: str,
+                ids: list[str]) -> np.ndarray | None:
+    if not (vectors_file.is_file() and meta_file.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_file.read_text())
+        vectors = np.load(vectors_file, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        logger.warning("ignoring unreadable embedding cache %s: %s", vectors_file, e)
+        return None
+    if (meta.get("format") != CACHE_FORMAT or meta.get("model") != model_fp or meta.get("corpus") != corpus_fp
+            or meta.get("ids") != ids or vectors.ndim != 2 or vectors.shape[0] != len(ids)):
+        logger.warning("ignoring embedding cache %s: it does not match this model and corpus", vectors_file)
+        return None
+    return vectors
+
+
+def _write_cache(vectors_file: Path, meta_file: Path, vectors: np.ndarray, model_fp: str, corpus_fp: str,
+                 ids: list[str], label: str) -> None:
+    vectors_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = vectors_file.with_name(f".{vectors_file.name}.{os.getpid()}.tmp")
+    with tmp.open("wb") as f:
+        np.save(f, vectors, allow_pickle=False)
+    tmp.replace(vectors_file)
+    meta = {"format": CACHE_FORMAT, "model": model_fp, "model_name": label, "corpus": corpus_fp, "ids": ids,
+            "dim": int(vectors.shape[1])}
+    tmp = meta_file.with_name(f".{meta_file.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(meta))
+    tmp.replace(meta_file)  # written last: a cache entry exists only once both files are complete
+
+
+def encode_corpus(retriever: UnifiedRetriever, dataset: RetrievalDataset, batch_size: int = 16,
+                  cache_dir: str | os.PathLike | None = None,
+                  show_progress: bool | None = None) -> tuple[list[str], np.ndarray, str]:
+    """Corpus vectors in sorted-id order, from the cache when possible; returns (ids, vectors, cache status).
+
+    The status is ``"hit"``, ``"miss"`` (encoded and stored) or ``"off"`` (no ``cache_dir``).
+    """
+    ids = sorted(dataset.corpus)
+    files = None
+    if cache_dir is not None:
+        model_fp, corpus_fp = model_fingerprint(retriever), dataset.fingerprint()
+        files = _cache_files(Path(cache_dir), model_fp, corpus_fp)
+        cached = _read_cache(*files, model_fp, corpus_fp, ids)
+        if cached is not None:
+            return ids, cached, "hit"
+    vectors = retriever.encode_documents([dataset.corpus[i] for i in ids], batch_size=batch_size,
+                                         show_progress=show_progress, convert_to="numpy")
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if files is None:
+        return ids, vectors, "off"
+    _write_cache(*files, vectors, model_fp, corpus_fp, ids, model_label(retriever))
+    return ids, vectors, "miss"
+
+
+# ---------------------------------------------------------------------------------------------- search
+
+
+def exact_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], qids: Sequence[str],
+                 k: int) -> Run:
+    """Brute-force top-``k`` by inner product (cosine on unret's normalised vectors), chunked over queries."""
+    import torch
+
+    d = torch.from_numpy(np.ascontiguousarray(docs, dtype=np.float32))
+    k = min(k, d.shape[0])
+    run: Run = {}
+    for start in range(0, len(qids), _QUERY_CHUNK):
+        q = torch.from_numpy(np.ascontiguousarray(queries[start : start + _QUERY_CHUNK], dtype=np.float32))
+        scores, rows = torch.topk(q @ d.T, k, dim=1)  # (chunk, k)
+        for qid, srow, rrow in zip(qids[start : start + _QUERY_CHUNK], scores.tolist(), rows.tolist(), strict=True):
+            run[qid] = {doc_ids[r]: s for r, s in zip(rrow, srow, strict=True)}
+    return run
+
+
+def index_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], qids: Sequence[str],
+                 k: int, modalities: Sequence[str]) -> Run:
+    """Top-``k`` through unret's ``VectorIndex`` (HNSW), i.e. what a deployed index would return."""
+    from unret.index import VectorIndex
+
+    index = VectorIndex(docs.shape[1], metric="cos")
+    index.add(list(doc_ids), docs, list(modalities))
+    hits = index.search(queries, k=min(k, len(doc_ids)))
+    return {qid: {h.id: h.score for h in row} for qid, row in zip(qids, hits, strict=True)}
+
+
+# ---------------------------------------------------------------------------------------------- evaluate
+
+
+def evaluate(
+    retriever_or_model_name: UnifiedRetriever | str,
+    dataset: RetrievalDataset | str | os.PathLike,
+    split: str = "test",
+    k: int = 100,
+    batch_size: int = 16,
+    cache_dir: str | os.PathLike | None = None,
+    exact: bool = True,
+    task: str | None = None,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    run_path: str | os.PathLike | None = None,
+    return_per_query: bool = False,
+    show_progress: bool | None = None,
+) -> dict[str, Any]:
+    """Retrieve the top ``k`` for every judged query of ``split`` and score the run.
+
+    ``dataset`` is a BEIR folder or a loaded :class:`RetrievalDataset`. ``cache_dir`` (None: no cache)
+    stores corpus embeddings across calls; ``exact=False`` searches through HNSW instead of brute force;
+    ``task`` names the query instruction (e.g. ``"nl2code"``); ``run_path`` also writes a TREC run.
+
+    Returns ``{"model", "dataset", "split", "k", "num_queries", "num_docs", "metrics", "timings", "cache"}``
+    (+ ``"per_query"`` if asked); timings are seconds.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if k < 100 and any(m.endswith("@100") for m in measures):
+        warnings.warn(f"k={k} < 100: measures @100 only see the top {k}", stacklevel=2)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    if not isinstance(dataset, RetrievalDataset):
+        t = time.perf_counter()
+        dataset = load_beir(dataset, split)
+        timings["load_data_s"] = time.perf_counter() - t
+    elif dataset.split is not None and dataset.split != split:
+        raise ValueError(f"the dataset was loaded with split {dataset.split!r}, not {split!r}")
+    model = retriever_or_model_name
+    if isinstance(model, str):
+        t = time.perf_counter()
+        model = load_model(model)
+        timings["load_model_s"] = time.perf_counter() - t
+    qids = list(dataset.queries)
+
+    if isinstance(model, str):  # BM25
+        cache = "off"
+        t = time.perf_counter()
+        bm25 = BM25().index(dataset.corpus)
+        timings["index_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        run = bm25.search(dataset.queries, k=k)
+        timings["search_s"] = time.perf_counter() - t
+    else:
+        t = time.perf_counter()
+        doc_ids, doc_vectors, cache = encode_corpus(model, dataset, batch_size, cache_dir, show_progress)
+        timings["encode_corpus_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        q_vectors = model.encode_queries([dataset.queries[q] for q in qids], batch_size=batch_size, task=task,
+                                         show_progress=show_progress, convert_to="numpy")
+        timings["encode_queries_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if exact:
+            run = exact_search(q_vectors, doc_vectors, doc_ids, qids, k)
+        else:
+            modalities = [spec_modality(dataset.corpus[i]) for i in doc_ids]
+            run = index_search(q_vectors, doc_vectors, doc_ids, qids, k, modalities)
+        timings["search_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    metrics = evaluate_run(dataset.qrels, run, measures)
+    timings["metrics_s"] = time.perf_counter() - t
+    if run_path is not None:
+        write_trec_run(run, run_path, tag=_tag(model_label(model)))
+    timings["total_s"] = time.perf_counter() - t_start
+    result: dict[str, Any] = {
+        "model": model_label(model),
+        "dataset": dataset.name,
+        "split": split,
+        "k": k,
+        "exact": exact if not isinstance(model, str) else True,
+        "num_queries": len(qids),
+        "num_docs": len(dataset.corpus),
+        "metrics": metrics,
+        "timings": {name: round(v, 4) for name, v in timings.items()},
+        "cache": cache,
+    }
+    if return_per_query:
+        result["per_query"] = per_query(dataset.qrels, run, measures)
+    return result
+
+
+def _tag(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label) or "unret"
+
+
+def run_evaluate(
+    models: Sequence[str],
+    data_dirs: Sequence[str | os.PathLike],
+    split: str = "test",
+    out_json: str | os.PathLike | None = None,
+    k: int = 100,
+    batch_size: int = 16,
+    cache_dir: str | os.PathLike | None = None,
+    exact: bool = True,
+    task: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    measures: Sequence[str] = DEFAULT_MEASURES,
+    show_progress: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate every model on every BEIR folder (the body of ``unret evaluate``); one result dict each.
+
+    All data sets are loaded (and checked) before any model, and each model is loaded once. With
+    ``out_json`` the results so far are rewritten after each pair, so an interrupted run keeps them.
+    """
+    if not models or not data_dirs:
+        raise ValueError("give at least one model and one data folder")
+    datasets = [load_beir(d, split) for d in data_dirs]
+    results: list[dict[str, Any]] = []
+    for name in models:
+        t = time.perf_counter()
+        model = load_model(name, device=device, dtype=dtype)
+        load_s = time.perf_counter() - t
+        for ds in datasets:
+            result = evaluate(model, ds, split, k=k, batch_size=batch_size, cache_dir=cache_dir, exact=exact,
+                              task=task, measures=measures, show_progress=show_progress)
+            result["model"] = name
+            result["timings"]["load_model_s"] = round(load_s, 4)
+            results.append(result)
+            if out_json is not None:
+                _write_json(Path(out_json), results)
+        del model
+        gc.collect()
+    return results
+
+
+def _write_json(path: Path, results: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2))
+    tmp.replace(path)
+
+
+def format_table(results: Sequence[Mapping[str, Any]], digits: int = 4) -> str:
+    """One Markdown table: a row per (model, data set), a column per metric, plus sizes and seconds."""
+    if not results:
+        return "(no results)"
+    measures: list[str] = []
+    for r in results:
+        measures += [m for m in r["metrics"] if m not in measures]
+    header = ["model", "dataset", "split", *measures, "queries", "docs", "cache", "time (s)"]
+    rows = [
+        [str(r["model"]), str(r.get("dataset")), str(r.get("split")),
+         *(f"{r['metrics'][m]:.{digits}f}" if m in r["metrics"] else "-" for m in measures),
+         str(r.get("num_queries", "")), str(r.get("num_docs", "")), str(r.get("cache", "")),
+         f"{r.get('timings', {}).get('total_s', float('nan')):.1f}"]
+        for r in results
+    ]
+    numeric = [False, False, False, *([True] * len(measures)), True, True, False, True]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.rjust(w) if num else c.ljust(w)
+                                 for c, w, num in zip(cells, widths, numeric, strict=True)) + " |"
+
+    rule = "|" + "|".join(("-" * (w + 1) + ":") if num else ("-" * (w + 2))
+                          for w, num in zip(widths, numeric, strict=True)) + "|"
+    return "\n".join([line(header), rule, *(line(row) for row in rows)])
