@@ -1,4 +1,4 @@
-"""The ``unret`` console: ``demo``, ``index``, ``search`` and Lightning's ``fit`` (``unret fit -c …``)."""
+"""The ``unret`` console: ``demo``, ``index``, ``search``, ``mine`` and Lightning's ``fit`` (``unret fit -c …``)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,23 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mine(args: argparse.Namespace) -> int:
+    from unret.evaluation.data import load_beir
+    from unret.retriever import UnifiedRetriever
+    from unret.training.mining import mine
+
+    dataset = load_beir(args.data, args.split)
+    retriever = UnifiedRetriever.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    teacher = None
+    if args.teacher:
+        teacher = UnifiedRetriever.from_pretrained(args.teacher, device=args.device, dtype=args.dtype)
+    n = mine(retriever, dataset, args.out, num_negatives=args.num_negatives, teacher=teacher,
+             list_size=args.list_size, max_score_ratio=args.max_score_ratio or None, batch_size=args.batch_size,
+             task=args.task)
+    print(f"wrote {n} training records to {args.out}" + (" with teacher scores" if teacher else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unret", description="Unified multimodal dense retrieval.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print hits as JSON")
     search.add_argument("--device", default=None)
     search.set_defaults(func=_search)
+
+    mine = sub.add_parser("mine", help="mine hard negatives (and teacher scores) into training JSONL")
+    mine.add_argument("--model", required=True, help="retriever that mines the candidates")
+    mine.add_argument("--data", required=True, help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/)")
+    mine.add_argument("--split", default="train")
+    mine.add_argument("--out", required=True, help="output JSONL")
+    mine.add_argument("--num-negatives", type=int, default=15)
+    mine.add_argument("--teacher", default=None, help="teacher retriever: adds teacher_scores for distillation")
+    mine.add_argument("--list-size", type=int, default=20, help="candidates per query when a teacher scores")
+    mine.add_argument("--max-score-ratio", type=float, default=0.95,
+                      help="drop negatives scoring above this × the positive's score (0 disables)")
+    mine.add_argument("--task", default=None)
+    mine.add_argument("--batch-size", type=int, default=32)
+    mine.add_argument("--device", default=None)
+    mine.add_argument("--dtype", default=None)
+    mine.set_defaults(func=_mine)
     return parser
 
 

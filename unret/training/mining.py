@@ -1,0 +1,145 @@
+"""Hard-negative mining and teacher scoring: turn a BEIR training split into unret training JSONL.
+
+* :func:`mine_hard_negatives` retrieves each query's top candidates with a retriever and keeps the
+  non-positives as hard negatives, dropping any that score above ``max_score_ratio`` × the positive's
+  score — likely unlabelled positives (NV-Retriever's "TopK-PercPos", Moreira et al. 2024).
+* :func:`score_candidates` scores each query's candidate list with a teacher: another unret retriever used
+  as a bi-encoder (cosine), or any callable ``(query, documents) -> scores`` (a cross-encoder, an LLM judge).
+
+``unret mine`` chains both and writes the JSONL that ``configs/contrastive.yaml`` (negatives only) and
+``configs/distill.yaml`` (candidates + ``teacher_scores``) read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unret.evaluation.data import ItemSpec, RetrievalDataset, write_jsonl
+from unret.items import Code, Text
+
+Scorer = Callable[[ItemSpec, Sequence[ItemSpec]], Sequence[float]]
+
+
+def _search_all(retriever, dataset: RetrievalDataset, qids: Sequence[str], depth: int, batch_size: int,
+                task: str | None) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Doc ids, doc and query vectors, and the exact top-``depth`` (doc indices, scores) of every query."""
+    doc_ids = list(dataset.corpus)
+    docs = retriever.encode_documents([dataset.corpus[d] for d in doc_ids], batch_size=batch_size,
+                                      convert_to="numpy", show_progress=True)
+    queries = retriever.encode_queries([dataset.queries[q] for q in qids], batch_size=batch_size, task=task,
+                                       convert_to="numpy", show_progress=True)
+    depth = min(depth, len(doc_ids))
+    top_idx = np.empty((len(qids), depth), dtype=np.int64)
+    top_scores = np.empty((len(qids), depth), dtype=np.float32)
+    for start in range(0, len(qids), 1024):  # (chunk, num_docs) score blocks keep memory flat
+        scores = queries[start : start + 1024] @ docs.T
+        idx = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
+        part = np.take_along_axis(scores, idx, axis=1)
+        order = np.argsort(-part, axis=1, kind="stable")
+        top_idx[start : start + 1024] = np.take_along_axis(idx, order, axis=1)
+        top_scores[start : start + 1024] = np.take_along_axis(part, order, axis=1)
+    return doc_ids, docs, queries, top_idx, top_scores
+
+
+def mine_hard_negatives(retriever, dataset: RetrievalDataset, num_negatives: int = 15, depth: int = 100,
+                        max_score_ratio: float | None = 0.95, batch_size: int = 32,
+                        task: str | None = None) -> dict[str, list[str]]:
+    """Per judged query, up to ``num_negatives`` top-ranked non-positive document ids, best first."""
+    qids = [q for q, rels in dataset.qrels.items() if any(s > 0 for s in rels.values())]
+    doc_ids, docs, queries, top_idx, top_scores = _search_all(retriever, dataset, qids, depth + num_negatives,
+                                                              batch_size, task)
+    position = {d: i for i, d in enumerate(doc_ids)}
+    mined: dict[str, list[str]] = {}
+    for row, qid in enumerate(qids):
+        positives = {d for d, s in dataset.qrels[qid].items() if s > 0}
+        ceiling = np.inf
+        if max_score_ratio is not None:  # relative to the weakest positive's score
+            ceiling = max_score_ratio * float((docs[[position[d] for d in positives]] @ queries[row]).min())
+        mined[qid] = [doc_ids[i] for i, s in zip(top_idx[row], top_scores[row], strict=True)
+                      if doc_ids[i] not in positives and s <= ceiling][:num_negatives]
+    return mined
+
+
+def bi_encoder_scorer(teacher, batch_size: int = 32, task: str | None = None) -> Scorer:
+    """A teacher scorer from a ``UnifiedRetriever``: cosine of query and document vectors."""
+
+    def score(query: ItemSpec, documents: Sequence[ItemSpec]) -> list[float]:
+        q = teacher.encode_queries([query], batch_size=batch_size, task=task, convert_to="numpy")
+        d = teacher.encode_documents(list(documents), batch_size=batch_size, convert_to="numpy")
+        return (d @ q[0]).tolist()
+
+    return score
+
+
+def score_candidates(teacher, dataset: RetrievalDataset, candidates: Mapping[str, Sequence[str]],
+                     batch_size: int = 32, task: str | None = None) -> dict[str, list[float]]:
+    """Teacher scores for each query's candidate list (ids into the corpus), in list order.
+
+    A ``UnifiedRetriever`` teacher encodes every distinct query and document once; a callable teacher is
+    called once per query with the list.
+    """
+    if callable(teacher) and not hasattr(teacher, "encode_documents"):
+        return {qid: [float(s) for s in teacher(dataset.queries[qid], [dataset.corpus[d] for d in docs])]
+                for qid, docs in candidates.items()}
+    doc_ids = sorted({d for docs in candidates.values() for d in docs})
+    row = {d: i for i, d in enumerate(doc_ids)}
+    qids = list(candidates)
+    docs = teacher.encode_documents([dataset.corpus[d] for d in doc_ids], batch_size=batch_size,
+                                    convert_to="numpy", show_progress=True)
+    queries = teacher.encode_queries([dataset.queries[q] for q in qids], batch_size=batch_size, task=task,
+                                     convert_to="numpy", show_progress=True)
+    return {qid: [float(queries[i] @ docs[row[d]]) for d in candidates[qid]] for i, qid in enumerate(qids)}
+
+
+def spec_record(spec: ItemSpec) -> Any:
+    """An item spec as a training-JSONL item: a string, ``{"code", "language"}`` or ``{"image", "text"}``."""
+    if isinstance(spec, Code):
+        return {"code": spec.text, "language": spec.language} if spec.language else {"code": spec.text}
+    if isinstance(spec, Text):
+        return spec.text
+    if isinstance(spec, tuple):
+        return {"image": str(Path(spec[0]).resolve()), "text": spec[1]}
+    if isinstance(spec, Path):
+        return {"image": str(spec.resolve())}
+    return spec
+
+
+def training_records(dataset: RetrievalDataset, negatives: Mapping[str, Sequence[str]],
+                     teacher_scores: Mapping[str, Sequence[float]] | None = None) -> list[dict[str, Any]]:
+    """JSONL records: positives from the qrels, mined negatives, and scores over positives + negatives."""
+    records = []
+    for qid, neg in negatives.items():
+        positives = [d for d, s in dataset.qrels[qid].items() if s > 0]
+        record: dict[str, Any] = {
+            "query_id": qid,
+            "query": spec_record(dataset.queries[qid]),
+            "positives": [spec_record(dataset.corpus[d]) for d in positives],
+            "negatives": [spec_record(dataset.corpus[d]) for d in neg],
+        }
+        if teacher_scores is not None:
+            record["teacher_scores"] = list(teacher_scores[qid])
+        records.append(record)
+    return records
+
+
+def mine(retriever, dataset: RetrievalDataset, out: str | Path, num_negatives: int = 15, teacher=None,
+         list_size: int = 20, max_score_ratio: float | None = 0.95, batch_size: int = 32,
+         task: str | None = None) -> int:
+    """Mine negatives (and, with a teacher, score positives + negatives) and write training JSONL."""
+    if teacher is not None:
+        num_negatives = max(list_size - 1, 1)
+    negatives = mine_hard_negatives(retriever, dataset, num_negatives, max_score_ratio=max_score_ratio,
+                                    batch_size=batch_size, task=task)
+    scores = None
+    if teacher is not None:
+        candidates = {q: [d for d, s in dataset.qrels[q].items() if s > 0] + list(neg)
+                      for q, neg in negatives.items()}
+        candidates = {q: c[:list_size] for q, c in candidates.items()}
+        scores = score_candidates(teacher, dataset, candidates, batch_size=batch_size, task=task)
+        n_pos = {q: len([d for d, s in dataset.qrels[q].items() if s > 0]) for q in negatives}
+        negatives = {q: list(neg)[: max(list_size - n_pos[q], 0)] for q, neg in negatives.items()}
+    return write_jsonl(out, training_records(dataset, negatives, scores))
