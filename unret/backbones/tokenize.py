@@ -23,6 +23,7 @@ from unret.prompts import CONTENT, Prompt
 
 SENTINEL = "\ue000"  # a private-use character: never in templates, replaced by the item's text
 IMAGE = object()  # marks where an image's placeholder tokens go
+_MAX_CHARS_PER_TOKEN = 32  # a generous bound: text beyond max_length × this many characters can never fit
 
 
 @dataclass(frozen=True)
@@ -89,21 +90,24 @@ class PromptTokenizer:
         return Layout(tuple(parts))
 
     def _encode_run(self, run: str, add_special_tokens: bool) -> list[int]:
-        return self.tokenizer(run, add_special_tokens=add_special_tokens, split_special_tokens=True)["input_ids"]
+        return self.tokenizer(run, add_special_tokens=add_special_tokens, split_special_tokens=True,
+                              verbose=False)["input_ids"]
 
     def encode(self, layout: Layout, text: str | None, num_image_tokens: int = 0,
                max_length: int | None = None) -> list[int]:
         """Input ids for one item; ``text`` is cut (never the template) to fit ``max_length``."""
+        if max_length is not None and text and len(text) > max_length * _MAX_CHARS_PER_TOKEN:
+            text = text[: max_length * _MAX_CHARS_PER_TOKEN]  # don't tokenize megabytes to keep a few hundred
         ids = self._assemble(layout, text, num_image_tokens)
         if max_length is not None and len(ids) > max_length and text:
             content = self._encode_run(text, add_special_tokens=False)
             keep = max(len(content) - (len(ids) - max_length), 1)
-            text = self.tokenizer.decode(content[:keep]).rstrip("\ufffd")
-            ids = self._assemble(layout, text, num_image_tokens)
-            while len(ids) > max_length and keep > 1:  # BPE may merge differently at the cut
-                keep -= 1
+            while True:  # decoding and re-encoding at the cut may merge differently: shrink until it fits
                 text = self.tokenizer.decode(content[:keep]).rstrip("\ufffd")
                 ids = self._assemble(layout, text, num_image_tokens)
+                if len(ids) <= max_length or keep == 1:
+                    break
+                keep = max(1, keep - max(1, (len(ids) - max_length)))
         return ids
 
     def _assemble(self, layout: Layout, text: str | None, num_image_tokens: int) -> list[int]:
