@@ -30,7 +30,7 @@ from unret.evaluation.data import RetrievalDataset, load_beir
 from unret.evaluation.evaluate import evaluate, format_table
 from unret.retriever import UnifiedRetriever
 from unret.training.data import RetrievalDataModule
-from unret.training.mining import mine
+from unret.training.mining import mine, mine_hard_negatives
 from unret.training.module import RetrieverModule
 
 STUDENT = "unret-offline/all-MiniLM-L6-v2"
@@ -94,8 +94,9 @@ def main() -> None:
         train = train_split(data_dir, args.max_train, args.seed)
         student = UnifiedRetriever.from_pretrained(STUDENT, max_length=args.max_length)
         teacher = UnifiedRetriever.from_pretrained(TEACHER, max_length=args.eval_max_length)
-        mine(student, train, infonce_file, num_negatives=args.list_size - 1)
-        mine(student, train, distill_file, teacher=teacher, list_size=args.list_size)
+        negatives = mine_hard_negatives(student, train, num_negatives=args.list_size - 1)
+        mine(student, train, infonce_file, num_negatives=args.list_size - 1, negatives=negatives)
+        mine(student, train, distill_file, teacher=teacher, list_size=args.list_size, negatives=negatives)
         timings["mine_and_teacher_s"] = time.perf_counter() - t
     timings["train_infonce_s"] = fine_tune(infonce_file, work / "minilm-infonce", "infonce", args)
     timings["train_distill_s"] = fine_tune(distill_file, work / "minilm-distill", "distill", args)

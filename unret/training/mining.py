@@ -128,18 +128,21 @@ def training_records(dataset: RetrievalDataset, negatives: Mapping[str, Sequence
 
 def mine(retriever, dataset: RetrievalDataset, out: str | Path, num_negatives: int = 15, teacher=None,
          list_size: int = 20, max_score_ratio: float | None = 0.95, batch_size: int = 32,
-         task: str | None = None) -> int:
-    """Mine negatives (and, with a teacher, score positives + negatives) and write training JSONL."""
-    if teacher is not None:
-        num_negatives = max(list_size - 1, 1)
-    negatives = mine_hard_negatives(retriever, dataset, num_negatives, max_score_ratio=max_score_ratio,
-                                    batch_size=batch_size, task=task)
+         task: str | None = None, negatives: Mapping[str, Sequence[str]] | None = None) -> int:
+    """Mine negatives (and, with a teacher, score positives + negatives) and write training JSONL.
+
+    ``negatives`` reuses an earlier :func:`mine_hard_negatives` result instead of mining again.
+    """
+    if negatives is None:
+        depth = max(list_size - 1, 1) if teacher is not None else num_negatives
+        negatives = mine_hard_negatives(retriever, dataset, depth, max_score_ratio=max_score_ratio,
+                                        batch_size=batch_size, task=task)
     scores = None
-    if teacher is not None:
-        candidates = {q: [d for d, s in dataset.qrels[q].items() if s > 0] + list(neg)
-                      for q, neg in negatives.items()}
-        candidates = {q: c[:list_size] for q, c in candidates.items()}
-        scores = score_candidates(teacher, dataset, candidates, batch_size=batch_size, task=task)
+    if teacher is None:
+        negatives = {q: list(neg)[:num_negatives] for q, neg in negatives.items()}
+    else:
         n_pos = {q: len([d for d, s in dataset.qrels[q].items() if s > 0]) for q in negatives}
         negatives = {q: list(neg)[: max(list_size - n_pos[q], 0)] for q, neg in negatives.items()}
+        candidates = {q: [d for d, s in dataset.qrels[q].items() if s > 0] + negatives[q] for q in negatives}
+        scores = score_candidates(teacher, dataset, candidates, batch_size=batch_size, task=task)
     return write_jsonl(out, training_records(dataset, negatives, scores))
