@@ -68,6 +68,8 @@ def test_beir_and_coir_conventions(tmp_path):
     ]) + "\n\n")
     (root / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "capital of France"}) + "\n")
     (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\td1\t1\nq\t2\t0\n")
+    (root / "qrels" / "trec.tsv").write_text("q\t0\td1\t1\n\nq\t0\t2\t0\n")  # TREC columns, no header
+    assert load_beir(root, "trec").qrels == {"q": {"d1": 1, "2": 0}}
     ds = load_beir(root)
     assert ds.corpus == {
         "d1": Text("Paris is the capital of France."),  # BEIR joins title and text

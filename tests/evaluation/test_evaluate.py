@@ -161,6 +161,7 @@ def test_run_evaluate_writes_json_and_table(tiny_vl_path, toy_dir, tmp_path):
     table = format_table(results)
     lines = table.splitlines()
     assert len(lines) == 4 and lines[0].startswith("| model")
+    assert lines[3].startswith(f"| …/{tiny_vl_path.parent.name}/{tiny_vl_path.name} ")  # long paths shortened
     assert all(m in lines[0] for m in DEFAULT_MEASURES)
     assert f"{results[0]['metrics']['nDCG@10']:.4f}" in lines[2]
     assert len({len(line) for line in lines}) == 1  # aligned columns

