@@ -1,4 +1,5 @@
-"""The ``unret`` console: ``demo``, ``index``, ``search``, ``mine`` and Lightning's ``fit`` (``unret fit -c …``)."""
+"""The ``unret`` console: ``demo``, ``index``, ``search``, ``mine``, ``evaluate``, ``datasets`` and Lightning's
+``fit`` (``unret fit -c …``)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,27 @@ def _mine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from unret.evaluation.evaluate import format_table, run_evaluate
+
+    cache = None if args.no_cache else args.cache_dir
+    results = run_evaluate(args.model, args.data, split=args.split, out_json=args.out, k=args.k,
+                           batch_size=args.batch_size, cache_dir=cache, exact=not args.hnsw, task=args.task,
+                           device=args.device, dtype=args.dtype)
+    print(format_table(results))
+    if args.out:
+        print(f"\nresults written to {args.out}")
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    from unret.datasets import build
+
+    stats = build(args.name, args.out)
+    print(json.dumps(stats, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unret", description="Unified multimodal dense retrieval.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -144,6 +166,32 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--device", default=None)
     mine.add_argument("--dtype", default=None)
     mine.set_defaults(func=_mine)
+
+    from unret.testing import cache_root
+
+    evaluate = sub.add_parser("evaluate", help="nDCG@10 / Recall / MRR on BEIR- or CoIR-format folders")
+    evaluate.add_argument("--model", action="append", required=True,
+                          help="hub name, local folder, unret-offline/… or 'bm25' (repeatable)")
+    evaluate.add_argument("--data", action="append", required=True, help="BEIR folder (repeatable)")
+    evaluate.add_argument("--split", default="test")
+    evaluate.add_argument("--out", default=None, help="write results as JSON")
+    evaluate.add_argument("-k", type=int, default=100, help="retrieval depth")
+    evaluate.add_argument("--task", default=None, help="named query instruction, e.g. nl2code")
+    evaluate.add_argument("--batch-size", type=int, default=16)
+    evaluate.add_argument("--cache-dir", default=str(cache_root() / "embeddings"),
+                          help="corpus embedding cache (keyed by model and corpus fingerprints)")
+    evaluate.add_argument("--no-cache", action="store_true")
+    evaluate.add_argument("--hnsw", action="store_true", help="search with the usearch index, not exactly")
+    evaluate.add_argument("--device", default=None)
+    evaluate.add_argument("--dtype", default=None)
+    evaluate.set_defaults(func=_evaluate)
+
+    datasets = sub.add_parser("datasets", help="build offline benchmark sets")
+    datasets_sub = datasets.add_subparsers(dest="datasets_command", required=True)
+    build = datasets_sub.add_parser("build", help="build a data set into a BEIR folder")
+    build.add_argument("name", choices=["stdlib-code"])
+    build.add_argument("--out", required=True)
+    build.set_defaults(func=_datasets)
     return parser
 
 

@@ -47,7 +47,8 @@ def encode_items(
     was_training = backbone.training
     backbone.eval()
     try:
-        with torch.inference_mode(), tqdm(total=len(items), disable=not show, desc=f"encode {role}s") as bar:
+        desc = "encode queries" if role == "query" else "encode documents"
+        with torch.inference_mode(), tqdm(total=len(items), disable=not show, desc=desc) as bar:
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 batch = backbone.prepare([items[i] for i in idx], role=role, task=task,
