@@ -139,7 +139,23 @@ def test_torch_and_single_vector_inputs():
 # ---------------------------------------------------------------------------- filters
 
 
-def test_modality_filter_never_returns_a_wrong_modality():
+@pytest.fixture(params=["over-fetch", "exact fallback"])
+def filter_path(request, monkeypatch):
+    """Force one of the two filtered-search paths (at 3,000 items the cost model picks exact for all)."""
+    monkeypatch.setattr(index_mod, "_EXACT_ROWS_PER_FETCH", 1e-3 if request.param == "over-fetch" else 1e9)
+    calls = {"candidates": 0}
+    real = VectorIndex._candidates
+
+    def counting(self, *args):
+        calls["candidates"] += 1
+        return real(self, *args)
+
+    monkeypatch.setattr(VectorIndex, "_candidates", counting)
+    yield request.param
+    assert (calls["candidates"] > 0) == (request.param == "over-fetch")
+
+
+def test_modality_filter_never_returns_a_wrong_modality(filter_path):
     ix, truth = build(3000, 32, seed=5)
     x = np.stack([v for v, _, _ in truth.values()])
     mods = np.array([m for _, m, _ in truth.values()])
@@ -162,8 +178,9 @@ def test_modality_filter_never_returns_a_wrong_modality():
         assert [[h.id for h in hits] for hits in exact] == [list(ids[mask][r]) for r in ref]
 
 
-def test_selective_modality_filter_is_exact():
+def test_selective_modality_filter_is_exact(monkeypatch):
     ix, truth = build(3000, 32, seed=5)
+    monkeypatch.setattr(VectorIndex, "_candidates", None)  # the cost model must not touch HNSW here
     image_text = [i for i, (_, m, _) in truth.items() if m == "image+text"]  # ~1% of the corpus
     x = np.stack([truth[i][0] for i in image_text])
     q = lowrank(20, 32, seed=9)
@@ -172,7 +189,7 @@ def test_selective_modality_filter_is_exact():
     assert got == [[image_text[j] for j in r] for r in ref]
 
 
-def test_where_filter_dict_and_callable():
+def test_where_filter_dict_and_callable(filter_path):
     ix, truth = build(3000, 32, seed=2)
     ids = list(truth)
     x = np.stack([truth[i][0] for i in ids])
