@@ -7,13 +7,17 @@ from typing import Any
 import torch
 
 from unret.backbones.base import Backbone
+from unret.backbones.fused import FUSION_CONFIG, FusedBackbone
 from unret.backbones.hf_text import HFTextBackbone
 from unret.backbones.qwen_vl import QwenVLBackbone
 
 VL_MODEL_TYPES = frozenset({"qwen2_5_vl"})
-KINDS: dict[str, type[Backbone]] = {"hf_text": HFTextBackbone, "qwen_vl": QwenVLBackbone}
+KINDS: dict[str, type[Backbone]] = {"hf_text": HFTextBackbone, "qwen_vl": QwenVLBackbone, "fused": FusedBackbone}
 
-__all__ = ["KINDS", "Backbone", "HFTextBackbone", "QwenVLBackbone", "load_backbone", "resolve_dtype", "resolve_model"]
+__all__ = [
+    "KINDS", "Backbone", "FusedBackbone", "HFTextBackbone", "QwenVLBackbone", "load_backbone", "resolve_dtype",
+    "resolve_model",
+]
 
 
 def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
@@ -57,8 +61,12 @@ def resolve_model(name_or_path: str) -> str:
 
 def detect_kind(name_or_path: str, revision: str | None = None) -> str:
     """``qwen_vl`` for Qwen2.5-VL checkpoints, ``hf_text`` for every other transformers model."""
+    from pathlib import Path
+
     from transformers import AutoConfig
 
+    if (Path(name_or_path) / FUSION_CONFIG).is_file():
+        return "fused"
     try:
         config = AutoConfig.from_pretrained(name_or_path, revision=revision)
     except OSError as exc:

@@ -72,4 +72,10 @@ class Backbone(nn.Module, ABC):
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    """Move every tensor of a (possibly nested) prepared batch to ``device``."""
+    def move(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return v.to(device, non_blocking=True)
+        return to_device(v, device) if isinstance(v, dict) else v
+
+    return {k: move(v) for k, v in batch.items()}

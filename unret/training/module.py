@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from torch import Tensor
 
-from unret.backbones import Backbone, load_backbone
+from unret.backbones import Backbone, FusedBackbone, load_backbone
 from unret.training.losses import InfoNCELoss, ListwiseDistillationLoss
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,10 @@ class RetrieverModule(L.LightningModule):
         freeze_vision: keep the Qwen2.5-VL vision tower frozen (the default, as in DSE/GME).
         export_dir: where the merged model is written at the end of ``fit`` (default:
             ``<trainer.default_root_dir>/retriever``).
+        fuse_with: a second backbone (typically a coder) fused with ``model`` (typically Qwen2.5-VL)
+            through a ``fusion_head`` (``concat`` | ``gated`` | ``weighted``) of ``fusion_dim`` outputs; the
+            backbones stay frozen (their vectors cached per item, optionally on disk in
+            ``embedding_cache_dir``) unless ``train_backbones``, and then LoRA/checkpointing apply to both.
     """
 
     def __init__(
@@ -84,6 +88,12 @@ class RetrieverModule(L.LightningModule):
         warmup_ratio: float = 0.1,
         export_dir: str | None = None,
         backbone_kwargs: dict[str, Any] | None = None,
+        fuse_with: str | None = None,
+        fusion_head: str = "gated",
+        fusion_dim: int | None = None,
+        train_backbones: bool = False,
+        embedding_cache_dir: str | None = None,
+        fuse_with_kwargs: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -91,15 +101,25 @@ class RetrieverModule(L.LightningModule):
             raise ValueError(f"loss must be 'infonce' or 'distill', got {loss!r}")
         kwargs = {k: v for k, v in dict(prompts=prompts, pooling=pooling, max_length=max_length).items()
                   if v is not None}
-        self.backbone = load_backbone(model, kind=kind, **kwargs, **(backbone_kwargs or {}))
-        vision = getattr(self.backbone, "vision_tower", None)
-        if freeze_vision and vision is not None:
-            vision().requires_grad_(False)
-        if gradient_checkpointing:
-            self.backbone.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        if lora:
-            apply_lora(self.backbone, lora_r, lora_alpha, lora_dropout, lora_target_modules,
-                       language_model_only=freeze_vision and vision is not None)
+        if fuse_with is None:
+            self.backbone = load_backbone(model, kind=kind, **kwargs, **(backbone_kwargs or {}))
+            trainable = [self.backbone]
+        else:
+            self.backbone = FusedBackbone.build(
+                fuse_with, model, head=fusion_head, out_dim=fusion_dim, train_backbones=train_backbones,
+                cache_dir=embedding_cache_dir, a_kwargs=fuse_with_kwargs,
+                b_kwargs={**kwargs, **(backbone_kwargs or {})},
+            )
+            trainable = [self.backbone.a, self.backbone.b] if train_backbones else []
+        for backbone in trainable:
+            vision = getattr(backbone, "vision_tower", None)
+            if freeze_vision and vision is not None:
+                vision().requires_grad_(False)
+            if gradient_checkpointing:
+                backbone.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if lora:
+                apply_lora(backbone, lora_r, lora_alpha, lora_dropout, lora_target_modules,
+                           language_model_only=freeze_vision and vision is not None)
         self.infonce = InfoNCELoss(temperature, gather_across_devices=gather_across_devices)
         self.distill = ListwiseDistillationLoss(
             teacher_temperature=teacher_temperature, student_temperature=student_temperature,
@@ -169,11 +189,12 @@ class RetrieverModule(L.LightningModule):
         """Write a folder ``UnifiedRetriever.from_pretrained`` loads; LoRA adapters are merged in place."""
         from unret.retriever import UnifiedRetriever
 
-        model = self.backbone.model
-        if hasattr(model, "merge_and_unload"):
-            self.backbone.model = model.merge_and_unload()
-        if self.hparams.gradient_checkpointing:
-            self.backbone.model.gradient_checkpointing_disable()
+        parts = [self.backbone.a, self.backbone.b] if isinstance(self.backbone, FusedBackbone) else [self.backbone]
+        for backbone in parts:
+            if hasattr(backbone.model, "merge_and_unload"):
+                backbone.model = backbone.model.merge_and_unload()
+            if self.hparams.gradient_checkpointing and backbone.model.is_gradient_checkpointing:
+                backbone.model.gradient_checkpointing_disable()
         ref = {"name_or_path": str(Path(path).resolve()), "fine_tuned_from": self.hparams.model}
         UnifiedRetriever(self.backbone, ref).save_pretrained(path)
         return Path(path)

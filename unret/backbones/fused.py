@@ -1,0 +1,208 @@
+"""A fused backbone: two backbones (e.g. Qwen2.5-Coder + Qwen2.5-VL) and a fusion head, one space.
+
+Each backbone embeds the items it can read with its own prompts and pooling; the head mixes the two
+vectors (``unret.fusion``); an item only one backbone reads (an image) takes that backbone's path alone.
+It is a ``Backbone`` like any other, so ``UnifiedRetriever``, the index, training and evaluation use it
+unchanged. Frozen backbones (the default) run without gradients and cache their vectors per item, so
+training a head does not re-embed the corpus every epoch.
+
+Saved as a folder: ``fusion.json`` (head type and dims, and per backbone its source, settings and a probe
+fingerprint), ``fusion_head.safetensors``, and the backbones' weights only when they were trained
+(otherwise their hub names / folders are referenced). Loading refuses backbones that embed differently
+from the ones the head was trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from unret.backbones.base import Backbone
+from unret.backbones.cache import EmbeddingCache, item_key
+from unret.backbones.pooling import normalize
+from unret.fusion import FusionHead, build_head
+from unret.items import Item, to_item
+
+FUSION_CONFIG = "fusion.json"
+HEAD_WEIGHTS = "fusion_head.safetensors"
+SIDES = ("a", "b")
+PROBE = "unret fusion probe: def add(a, b): return a + b"
+PROBE_TOLERANCE = 1e-3
+
+
+class FusionMismatchError(ValueError):
+    """A fusion head loaded with backbones other than the ones it was trained on."""
+
+
+def probe_vector(backbone: Backbone) -> list[float]:
+    """The backbone's document vector for a fixed probe: equal probes mean interchangeable vectors."""
+    return [round(x, 6) for x in backbone.embed([to_item(PROBE)])[0].float().cpu().tolist()]
+
+
+class FusedBackbone(Backbone):
+    """``head(a(item), b(item))``, L2-normalised; ``a`` is typically the coder, ``b`` the VL model."""
+
+    def __init__(self, a: Backbone, b: Backbone, head: FusionHead, sources: dict[str, str] | None = None,
+                 train_backbones: bool = False, cache_dir: str | Path | None = None):
+        super().__init__("plain")
+        if (head.dim_a, head.dim_b) != (a.dim, b.dim):
+            raise FusionMismatchError(f"the fusion head expects backbone dims ({head.dim_a}, {head.dim_b}) "
+                                      f"but the backbones give ({a.dim}, {b.dim})")
+        self.a, self.b, self.head = a, b, head
+        self.sources = dict(sources or {})
+        self.train_backbones = train_backbones
+        self.cache_dir = str(cache_dir) if cache_dir is not None else None
+        self.modalities = frozenset(a.modalities | b.modalities)
+        self.fingerprints = {side: probe_vector(getattr(self, side)) for side in SIDES}
+        self.caches: dict[str, EmbeddingCache] = {}
+        self.set_train_backbones(train_backbones)
+
+    def set_train_backbones(self, train: bool) -> None:
+        """Frozen backbones (the default) get no gradients and cache their vectors per item."""
+        self.train_backbones = train
+        for side in SIDES:
+            backbone = getattr(self, side)
+            backbone.requires_grad_(train)
+            if train:
+                self.caches.pop(side, None)
+            else:
+                digest = hashlib.sha256(json.dumps([self.sources.get(side), backbone.config(),
+                                                    self.fingerprints[side]]).encode()).hexdigest()[:16]
+                self.caches[side] = EmbeddingCache(digest, self.cache_dir)
+
+    def train(self, mode: bool = True) -> FusedBackbone:
+        """Frozen backbones stay in eval mode (no dropout), so cached vectors equal fresh ones."""
+        super().train(mode)
+        if not self.train_backbones:
+            self.a.eval()
+            self.b.eval()
+        return self
+
+    @classmethod
+    def build(cls, model_a: str, model_b: str, head: str = "gated", out_dim: int | None = None,
+              train_backbones: bool = False, cache_dir: str | Path | None = None,
+              a_kwargs: dict | None = None, b_kwargs: dict | None = None, **common: Any) -> FusedBackbone:
+        """Load two backbones by name or folder and put a fresh head of type ``head`` on them."""
+        from unret.backbones import load_backbone
+
+        a = load_backbone(model_a, **{**common, **(a_kwargs or {})})
+        b = load_backbone(model_b, **{**common, **(b_kwargs or {})})
+        return cls(a, b, build_head(head, a.dim, b.dim, out_dim), {"a": model_a, "b": model_b},
+                   train_backbones, cache_dir)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, dtype: torch.dtype | None = None,
+                        cache_dir: str | Path | None = None, **_: Any) -> FusedBackbone:
+        """Restore a saved fused backbone; refuses backbones that embed differently than at training."""
+        from unret.backbones import load_backbone
+
+        path = Path(name_or_path)
+        config_file = path / FUSION_CONFIG
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{path} is not a fused model folder (no {FUSION_CONFIG})")
+        config = json.loads(config_file.read_text())
+        parts = {}
+        for side in SIDES:
+            info = config["backbones"][side]
+            settings = dict(info["config"])
+            kind = settings.pop("kind")
+            source = str(path / side) if info["saved"] else info["source"]
+            parts[side] = load_backbone(source, kind=kind, dtype=dtype, **settings)
+        head_cfg = dict(config["head"])
+        head = build_head(head_cfg.pop("type"), **head_cfg)
+        head.load_state_dict(load_file(path / HEAD_WEIGHTS))
+        fused = cls(parts["a"], parts["b"], head, {s: config["backbones"][s]["source"] for s in SIDES},
+                    train_backbones=False, cache_dir=cache_dir)
+        for side in SIDES:
+            expected = config["backbones"][side]["fingerprint"]
+            got = fused.fingerprints[side]
+            drift = max(abs(x - y) for x, y in zip(got, expected, strict=True))
+            if drift > PROBE_TOLERANCE:
+                raise FusionMismatchError(
+                    f"the fusion head in {path} was trained on backbone {side} = "
+                    f"{config['backbones'][side]['source']!r}, and the backbone loaded now embeds differently "
+                    f"(probe vectors differ by up to {drift:.3g})")
+        return fused
+
+    @property
+    def dim(self) -> int:
+        return self.head.out_dim
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": "fused", "cache_dir": self.cache_dir}
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        backbones = {}
+        for side in SIDES:
+            backbone = getattr(self, side)
+            saved = self.train_backbones or side not in self.sources
+            if saved:
+                backbone.save(path / side)
+            backbones[side] = {"source": self.sources.get(side, f"{side} (saved)"), "saved": saved,
+                               "config": backbone.config(), "dim": backbone.dim,
+                               "fingerprint": probe_vector(backbone)}
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, path / HEAD_WEIGHTS)
+        (path / FUSION_CONFIG).write_text(json.dumps({"head": self.head.config(), "backbones": backbones},
+                                                     indent=2))
+
+    # ------------------------------------------------------------------ batches
+
+    def prepare(self, items: Sequence[Item], role: str = "document", task: str | None = None,
+                instruction: str | None = None, positions: Sequence[int] | None = None) -> dict[str, Any]:
+        self.check_modalities(items, positions)
+        positions = list(positions) if positions is not None else list(range(len(items)))
+        batch: dict[str, Any] = {"size": len(items)}
+        for side in SIDES:
+            backbone = getattr(self, side)
+            rows = [i for i, item in enumerate(items) if item.modality in backbone.modalities]
+            cache = self.caches.get(side)
+            if cache is not None:
+                keys = [item_key(items[i], role, f"{task}|{instruction}") for i in rows]
+                hits = cache.get(keys)
+            else:
+                keys, hits = [None] * len(rows), {}
+            todo = [i for i, k in zip(rows, keys, strict=True) if k not in hits]
+            cached = [(i, hits[k]) for i, k in zip(rows, keys, strict=True) if k in hits]
+            readable = set(rows)
+            batch[f"has_{side}"] = torch.tensor([i in readable for i in range(len(items))])
+            batch[side] = {
+                "cached_rows": torch.tensor([i for i, _ in cached], dtype=torch.long),
+                "cached": torch.from_numpy(np.stack([v for _, v in cached])) if cached
+                else torch.empty(0, backbone.dim),
+                "todo_rows": torch.tensor(todo, dtype=torch.long),
+                "keys": [k for k in keys if k not in hits] if cache is not None else [],
+                "inputs": backbone.prepare([items[i] for i in todo], role=role, task=task, instruction=instruction,
+                                           positions=[positions[i] for i in todo]) if todo else None,
+            }
+        return batch
+
+    def _side(self, side: str, part: dict[str, Any], size: int) -> torch.Tensor:
+        backbone = getattr(self, side)
+        out = torch.zeros(size, backbone.dim, device=self.head_device, dtype=torch.float32)  # (batch, dim_side)
+        if part["cached_rows"].numel():
+            out[part["cached_rows"]] = part["cached"].to(out)
+        if part["inputs"] is not None:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and self.train_backbones):
+                vectors = backbone(**part["inputs"])  # (todo, dim_side)
+            out[part["todo_rows"]] = vectors.float()
+            if side in self.caches:
+                self.caches[side].put(part["keys"], vectors)
+        return out
+
+    @property
+    def head_device(self) -> torch.device:
+        return next(self.head.parameters()).device
+
+    def forward(self, size: int, has_a: torch.Tensor, has_b: torch.Tensor, a: dict[str, Any], b: dict[str, Any],
+                **_: Any) -> torch.Tensor:
+        e_a, e_b = self._side("a", a, size), self._side("b", b, size)
+        return normalize(self.head(e_a, e_b, has_a.to(e_a.device), has_b.to(e_b.device)))  # (batch, out_dim)
