@@ -97,11 +97,10 @@ class HFTextBackbone(Backbone):
     def prepare(self, items: Sequence[Item], role: str = "document", task: str | None = None,
                 instruction: str | None = None, positions: Sequence[int] | None = None) -> dict[str, Any]:
         self.check_modalities(items, positions)
-        sequences = []
-        for item in items:
-            prompt = self.prompts.resolve(role, item.modality, task, instruction)
-            layout = self.prompt_tokenizer.layout(prompt, has_image=False, has_text=True)
-            sequences.append(self.prompt_tokenizer.encode(layout, item.text, max_length=self.max_length))
+        layouts = [self.prompt_tokenizer.layout(self.prompts.resolve(role, item.modality, task, instruction),
+                                                has_image=False, has_text=True) for item in items]
+        sequences = self.prompt_tokenizer.encode_many(layouts, [item.text for item in items], [0] * len(items),
+                                                      self.max_length)
         input_ids, attention_mask = pad_batch(sequences, self.tokenizer.pad_token_id, self.padding_side)
         return {"input_ids": input_ids, "attention_mask": attention_mask}
 

@@ -108,12 +108,14 @@ class QwenVLBackbone(Backbone):
             batch["pixel_values"] = vision["pixel_values"]  # (total_patches, channels * patch_volume)
             batch["image_grid_thw"] = vision["image_grid_thw"]  # (num_images, 3)
             tokens_per_image = (vision["image_grid_thw"].prod(-1) // self.merge_size**2).tolist()
-        sequences, image_iter = [], iter(tokens_per_image)
+        layouts, image_tokens, image_iter = [], [], iter(tokens_per_image)
         for item in items:
             prompt = self.prompts.resolve(role, item.modality, task, instruction)
-            layout = self.prompt_tokenizer.layout(prompt, has_image=item.has_image, has_text=item.text is not None)
-            n_image = next(image_iter) if item.has_image else 0
-            sequences.append(self.prompt_tokenizer.encode(layout, item.text, n_image, self.max_length))
+            layouts.append(self.prompt_tokenizer.layout(prompt, has_image=item.has_image,
+                                                        has_text=item.text is not None))
+            image_tokens.append(next(image_iter) if item.has_image else 0)
+        sequences = self.prompt_tokenizer.encode_many(layouts, [item.text for item in items], image_tokens,
+                                                      self.max_length)
         input_ids, attention_mask = pad_batch(sequences, self.processor.tokenizer.pad_token_id,
                                               self.padding_side)
         batch["input_ids"] = input_ids

@@ -28,9 +28,18 @@ _MAX_CHARS_PER_TOKEN = 32  # a generous bound: text beyond max_length × this ma
 
 @dataclass(frozen=True)
 class Layout:
-    """A rendered prompt: special-token ids, text runs (maybe holding the sentinel) and image slots."""
+    """A rendered prompt, ready to fill: token ids known up front, the content run, and image slots.
 
-    parts: tuple  # of int (a special token id) | str (a text run) | IMAGE
+    ``parts`` holds tuples of ids (special tokens and template text, tokenized once per layout), at most
+    one ``str`` (the text run holding the sentinel, tokenized per item) and ``IMAGE`` markers.
+    """
+
+    parts: tuple
+    add_special_tokens: bool = False  # encoders: the single run gets the tokenizer's [CLS] … [SEP]
+
+    @property
+    def content_run(self) -> str | None:
+        return next((p for p in self.parts if isinstance(p, str)), None)
 
 
 class PromptTokenizer:
@@ -73,55 +82,90 @@ class PromptTokenizer:
             rendered = (self.image_placeholder if has_image else "") + user_text
         if has_text and rendered.count(SENTINEL) != 1:
             raise ValueError(f"prompt template must hold {CONTENT} exactly once: {prompt.template!r}")
-        parts: list = []
         pieces = self._special_re.split(rendered) if self._special_re else [rendered]
+        raw: list = []
         for i, piece in enumerate(pieces):
             if i % 2 == 1:  # a special token from the template
                 token_id = self.tokenizer.convert_tokens_to_ids(piece)
-                parts.append(IMAGE if token_id == self.image_token_id else token_id)
+                raw.append(IMAGE if token_id == self.image_token_id else token_id)
             elif piece:
-                parts.append(piece)
+                raw.append(piece)
         if prompt.append_eos:
             if self.tokenizer.eos_token_id is None:
                 raise ValueError("prompt asks to append EOS but the tokenizer has no eos_token")
-            parts.append(self.tokenizer.eos_token_id)
-        if sum(p is IMAGE for p in parts) != int(has_image):
+            raw.append(self.tokenizer.eos_token_id)
+        if sum(p is IMAGE for p in raw) != int(has_image):
             raise ValueError("the chat template must place exactly one image placeholder per image")
-        return Layout(tuple(parts))
+        # Encoders (BERT) get their [CLS]/[SEP] from the tokenizer: their prompts are one text run.
+        add_special = self._adds_special_tokens and len(raw) == 1 and isinstance(raw[0], str)
+        parts: list = []
+        for part in raw:
+            if isinstance(part, str) and SENTINEL not in part:
+                part = tuple(self._encode_run(part, add_special))  # template text: tokenized once
+            elif isinstance(part, int):
+                part = (part,)
+            if isinstance(part, tuple) and parts and isinstance(parts[-1], tuple):
+                parts[-1] = parts[-1] + part
+            else:
+                parts.append(part)
+        return Layout(tuple(parts), add_special)
 
     def _encode_run(self, run: str, add_special_tokens: bool) -> list[int]:
         return self.tokenizer(run, add_special_tokens=add_special_tokens, split_special_tokens=True,
                               verbose=False)["input_ids"]
 
+    def encode_many(self, layouts: list[Layout], texts: list[str | None], num_image_tokens: list[int],
+                    max_length: int | None = None) -> list[list[int]]:
+        """Input ids for a batch of items: every content run is tokenized in one batched call."""
+        if max_length is not None:  # never tokenize megabytes to keep a few hundred tokens
+            texts = [t[: max_length * _MAX_CHARS_PER_TOKEN] if t else t for t in texts]
+        runs: dict[bool, list[tuple[int, str]]] = {False: [], True: []}
+        for i, (layout, text) in enumerate(zip(layouts, texts, strict=True)):
+            run = layout.content_run
+            if run is not None:
+                runs[layout.add_special_tokens].append((i, run.replace(SENTINEL, text or "")))
+        encoded: dict[int, list[int]] = {}
+        for add_special, batch in runs.items():
+            if batch:
+                ids = self.tokenizer([r for _, r in batch], add_special_tokens=add_special,
+                                     split_special_tokens=True, verbose=False)["input_ids"]
+                encoded.update(zip((i for i, _ in batch), ids, strict=True))
+        out = []
+        for i, layout in enumerate(layouts):
+            ids = self._assemble(layout, encoded.get(i, []), num_image_tokens[i])
+            if max_length is not None and len(ids) > max_length and texts[i]:
+                ids = self._truncate(layout, texts[i], num_image_tokens[i], len(ids), max_length)
+            out.append(ids)
+        return out
+
     def encode(self, layout: Layout, text: str | None, num_image_tokens: int = 0,
                max_length: int | None = None) -> list[int]:
         """Input ids for one item; ``text`` is cut (never the template) to fit ``max_length``."""
-        if max_length is not None and text and len(text) > max_length * _MAX_CHARS_PER_TOKEN:
-            text = text[: max_length * _MAX_CHARS_PER_TOKEN]  # don't tokenize megabytes to keep a few hundred
-        ids = self._assemble(layout, text, num_image_tokens)
-        if max_length is not None and len(ids) > max_length and text:
-            content = self._encode_run(text, add_special_tokens=False)
-            keep = max(len(content) - (len(ids) - max_length), 1)
-            while True:  # decoding and re-encoding at the cut may merge differently: shrink until it fits
-                text = self.tokenizer.decode(content[:keep]).rstrip("\ufffd")
-                ids = self._assemble(layout, text, num_image_tokens)
-                if len(ids) <= max_length or keep == 1:
-                    break
-                keep = max(1, keep - max(1, (len(ids) - max_length)))
-        return ids
+        return self.encode_many([layout], [text], [num_image_tokens], max_length)[0]
 
-    def _assemble(self, layout: Layout, text: str | None, num_image_tokens: int) -> list[int]:
-        runs = [p for p in layout.parts if isinstance(p, str)]
-        # Encoders (BERT) get their [CLS]/[SEP] from the tokenizer: their prompts are one text run.
-        add_special = self._adds_special_tokens and len(layout.parts) == 1 and len(runs) == 1
+    def _truncate(self, layout: Layout, text: str, num_image_tokens: int, length: int, max_length: int) -> list[int]:
+        content = self._encode_run(text, add_special_tokens=False)
+        keep = max(len(content) - (length - max_length), 1)
+        while True:  # decoding and re-encoding at the cut may merge differently: shrink until it fits
+            text = self.tokenizer.decode(content[:keep]).rstrip("\ufffd")
+            ids = self._assemble(layout, self._encode_content(layout, text), num_image_tokens)
+            if len(ids) <= max_length or keep == 1:
+                return ids
+            keep = max(1, keep - max(1, len(ids) - max_length))
+
+    def _encode_content(self, layout: Layout, text: str) -> list[int]:
+        run = layout.content_run
+        return [] if run is None else self._encode_run(run.replace(SENTINEL, text), layout.add_special_tokens)
+
+    def _assemble(self, layout: Layout, content_ids: list[int], num_image_tokens: int) -> list[int]:
         ids: list[int] = []
         for part in layout.parts:
             if part is IMAGE:
                 ids.extend([self.image_token_id] * num_image_tokens)
             elif isinstance(part, str):
-                ids.extend(self._encode_run(part.replace(SENTINEL, text or ""), add_special))
+                ids.extend(content_ids)
             else:
-                ids.append(part)
+                ids.extend(part)
         return ids
 
 
