@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from enum import Enum
 
 import torch
 
 from unret.prompts import CONTENT, Prompt
 
 SENTINEL = "\ue000"  # a private-use character: never in templates, replaced by the item's text
-IMAGE = object()  # marks where an image's placeholder tokens go
+class _Slot(Enum):
+    IMAGE = "image"  # an Enum member keeps its identity through pickling (DataLoader workers, ddp_spawn)
+
+
+IMAGE = _Slot.IMAGE  # marks where an image's placeholder tokens go
 _MAX_CHARS_PER_TOKEN = 32  # a generous bound: text beyond max_length × this many characters can never fit
 
 
@@ -62,7 +66,14 @@ class PromptTokenizer:
             tokenizer("a", add_special_tokens=True)["input_ids"] != tokenizer("a", add_special_tokens=False)[
                 "input_ids"]
         )
-        self.layout = lru_cache(maxsize=256)(self._layout)
+        self._layouts: dict[tuple[Prompt, bool, bool], Layout] = {}
+
+    def layout(self, prompt: Prompt, has_image: bool, has_text: bool) -> Layout:
+        """The prompt's layout for an item shape, rendered once and memoised."""
+        key = (prompt, has_image, has_text)
+        if key not in self._layouts:
+            self._layouts[key] = self._layout(prompt, has_image, has_text)
+        return self._layouts[key]
 
     def _layout(self, prompt: Prompt, has_image: bool, has_text: bool) -> Layout:
         user_text = prompt.template.replace(CONTENT, SENTINEL if has_text else "")
