@@ -141,8 +141,8 @@ def test_torch_and_single_vector_inputs():
 
 @pytest.fixture(params=["over-fetch", "exact fallback"])
 def filter_path(request, monkeypatch):
-    """Force one of the two filtered-search paths (at 3,000 items the cost model picks exact for all)."""
-    monkeypatch.setattr(index_mod, "_EXACT_ROWS_PER_FETCH", 1e-3 if request.param == "over-fetch" else 1e9)
+    """Force one of the two filtered-search paths (at 3,000 items the cost model mostly picks exact)."""
+    monkeypatch.setattr(index_mod, "_HNSW_PER_FETCH", 1e-6 if request.param == "over-fetch" else 1e9)
     calls = {"candidates": 0}
     real = VectorIndex._candidates
 

@@ -44,12 +44,11 @@ METRICS = ("cos", "ip")
 DTYPES = ("f32", "f16", "bf16", "i8")
 # Exact search scores at most this many query×vector similarities per matmul (~128 MiB of float32).
 _EXACT_CHUNK = 32 * 1024 * 1024
-# An HNSW search fetching F candidates costs about as much as exact search over F·connectivity·50 rows:
-# it evaluates ~1.1·connectivity distances per fetched candidate, each a random memory access for one
-# query, ~25-40× the cost of a distance in a batched matmul (measured with benchmarks/index_bench.py).
-_EXACT_ROWS_PER_FETCH = 50
-# One ``where`` check (json.loads + compare, ~2.5 µs) costs about as much as this many matmul multiply-adds.
-_METADATA_CHECK_MACS = 60_000
+# Filtered-search cost model, in units of one query×row pass of a batched matmul (~11 ns at dim 384),
+# measured on one core with benchmarks/index_bench.py:
+_HNSW_PER_FETCH = 50  # × connectivity, per query and fetched candidate (~1.1·connectivity random reads)
+_EXACT_PER_ROW = 20  # per call and matching row: gathering and streaming its float32 vector once
+_WHERE_PER_ITEM = 40_000  # ÷ dim, per call and item checked: one json.loads + compare (~1.1 µs)
 
 Where = Mapping[str, Any] | Callable[[dict], bool]
 
@@ -365,23 +364,23 @@ class VectorIndex:
     def _filtered(self, q: np.ndarray, k: int, accept: Callable, known: int | None) -> list:
         """Over-fetch and post-filter, doubling the fetch; exact over the matching rows once selective.
 
-        Cost model, in rows of exact search: a query still short of k hits after fetching F candidates
-        sees a filter passing m ≈ k·n/F rows. Another HNSW round costs ~max(F, expansion_search) ·
-        50 · connectivity rows (``_EXACT_ROWS_PER_FETCH``); exact search over the matching rows costs
-        m, plus, for a ``where`` filter, one Python pass over all metadata per call. Doubling stops
-        once a round would cost more than that fallback, so a hopeless over-fetch costs at most ~3×
-        the fallback. A modality filter's m is counted up front (vectorised), so it starts at
-        F = k·n/m or goes straight to exact.
+        Cost model (constants above): a query still short of k hits after fetching F candidates sees a
+        filter passing m ≈ k·n/F rows. Another HNSW round over P pending queries costs
+        P·max(F, expansion_search)·50·connectivity; the exact fallback costs m·(20 + P) — memory-bound
+        for one query, matmul-bound for a batch — plus, for a ``where`` filter, one Python pass over all
+        metadata. Doubling stops once a round would cost more than the fallback, so a hopeless
+        over-fetch costs at most ~3× the fallback. A modality filter's m is counted up front
+        (vectorised), so it starts at F = k·n/m or goes straight to exact.
         """
         n = self._n
-        per_fetch = _EXACT_ROWS_PER_FETCH * self.connectivity
-        scan = 0.0 if known is not None else n * _METADATA_CHECK_MACS / self.dim
+        per_fetch = _HNSW_PER_FETCH * self.connectivity
+        scan = 0.0 if known is not None else n * _WHERE_PER_ITEM / self.dim
         fetch = k if known is None else math.ceil(k * n / max(known, 1))
         results: list = [None] * len(q)
         pending = list(range(len(q)))
         while pending and fetch < n:
-            hnsw_round = len(pending) * max(fetch, self._expansion_search) * per_fetch
-            if hnsw_round >= scan + len(pending) * k * n / fetch:
+            p = len(pending)
+            if p * max(fetch, self._expansion_search) * per_fetch >= scan + k * n / fetch * (_EXACT_PER_ROW + p):
                 break
             still = []
             for i, cand in zip(pending, self._candidates(q[pending], fetch), strict=True):
