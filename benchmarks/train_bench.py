@@ -1,0 +1,103 @@
+"""Training step time and memory: Lightning ``RetrieverModule`` against a bare PyTorch loop.
+
+Both run the same forward / InfoNCE / backward / AdamW step on the same pre-collated batches (prepared
+before the clock starts), so the ratio Lightning/bare is the cost of the Lightning wrapping alone. Rows
+with and without gradient checkpointing and LoRA. Model: a random Qwen2.5-VL (``--config mid`` default, a
+size that still trains on 2 CPU cores; ``tiny`` for a quick check).
+
+    python benchmarks/train_bench.py               # ~5 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import lightning as L
+import torch
+
+from unret.testing import tiny_qwen25_vl_path, write_toy_retrieval_jsonl
+from unret.training.data import JsonlDataset, RetrievalCollator
+from unret.training.module import RetrieverModule
+
+CONFIGS = {
+    "tiny": {},
+    "mid": {"hidden_size": 512, "intermediate_size": 1376, "num_hidden_layers": 6, "num_attention_heads": 8,
+            "num_key_value_heads": 2},
+}
+
+
+class StepTimer(L.Callback):
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._start = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.times.append(time.perf_counter() - self._start)
+
+
+def make_module(path: str, checkpointing: bool, lora: bool, work: str) -> RetrieverModule:
+    torch.manual_seed(0)
+    return RetrieverModule(path, prompts="supervised", lora=lora, lora_r=8, lora_alpha=16,
+                           gradient_checkpointing=checkpointing, learning_rate=1e-4, warmup_ratio=0.0,
+                           gather_across_devices=False, export_dir=f"{work}/export")
+
+
+def bare_steps(module: RetrieverModule, batches: list[dict]) -> list[float]:
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    module.train()
+    times = []
+    for batch in batches:
+        start = time.perf_counter()
+        q, docs, mask = module.embed_batch(batch)
+        loss = module.infonce(q, docs[:, 0], docs[:, 1:], mask[:, 1:])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def lightning_steps(module: RetrieverModule, batches: list[dict]) -> list[float]:
+    timer = StepTimer()
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer],
+                        num_sanity_val_steps=0)
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None, shuffle=False))
+    return timer.times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", choices=sorted(CONFIGS), default="mid")
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", default="/tmp/unret-train-bench")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    path = str(tiny_qwen25_vl_path(**CONFIGS[args.config]))
+    data = JsonlDataset(write_toy_retrieval_jsonl(f"{args.work}/train.jsonl", n=args.batch_size * args.steps))
+    print(f"model: {args.config} Qwen2.5-VL, batch {args.batch_size} queries × (1 positive + 3 negatives), "
+          f"{args.steps} steps (first 2 dropped as warm-up), {args.threads} threads\n")
+    print(f"{'setting':<28} {'bare s/step':>12} {'lightning s/step':>17} {'lightning/bare':>15} {'peak RSS MiB':>13}")
+    for checkpointing, lora in [(False, False), (True, False), (False, True), (True, True)]:
+        module = make_module(path, checkpointing, lora, args.work)
+        collate = RetrievalCollator(module.backbone, "contrastive", num_negatives=3)
+        batches = [collate([data[i] for i in range(s * args.batch_size, (s + 1) * args.batch_size)])
+                   for s in range(args.steps)]
+        bare = bare_steps(module, batches)[2:]
+        lit = lightning_steps(make_module(path, checkpointing, lora, args.work), batches)[2:]
+        t_bare, t_lit = sum(bare) / len(bare), sum(lit) / len(lit)
+        label = f"checkpointing={'on' if checkpointing else 'off'}, lora={'on' if lora else 'off'}"
+        print(f"{label:<28} {t_bare:>12.3f} {t_lit:>17.3f} {t_lit / t_bare:>15.2f} "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>13.0f}")
+
+
+if __name__ == "__main__":
+    main()
