@@ -9,14 +9,17 @@ import torch
 from unret.backbones.base import Backbone
 from unret.backbones.fused import FUSION_CONFIG, FusedBackbone
 from unret.backbones.hf_text import HFTextBackbone
+from unret.backbones.open_clip import PREFIX as OPEN_CLIP_PREFIX
+from unret.backbones.open_clip import OpenCLIPBackbone, is_open_clip_folder
 from unret.backbones.qwen_vl import QwenVLBackbone
 
 VL_MODEL_TYPES = frozenset({"qwen2_5_vl"})
-KINDS: dict[str, type[Backbone]] = {"hf_text": HFTextBackbone, "qwen_vl": QwenVLBackbone, "fused": FusedBackbone}
+KINDS: dict[str, type[Backbone]] = {"hf_text": HFTextBackbone, "qwen_vl": QwenVLBackbone, "fused": FusedBackbone,
+                                    "open_clip": OpenCLIPBackbone}
 
 __all__ = [
-    "KINDS", "Backbone", "FusedBackbone", "HFTextBackbone", "QwenVLBackbone", "load_backbone", "resolve_dtype",
-    "resolve_model",
+    "KINDS", "Backbone", "FusedBackbone", "HFTextBackbone", "OpenCLIPBackbone", "QwenVLBackbone", "load_backbone",
+    "resolve_dtype", "resolve_model",
 ]
 
 
@@ -60,13 +63,16 @@ def resolve_model(name_or_path: str) -> str:
 
 
 def detect_kind(name_or_path: str, revision: str | None = None) -> str:
-    """``qwen_vl`` for Qwen2.5-VL checkpoints, ``hf_text`` for every other transformers model."""
+    """``qwen_vl`` for Qwen2.5-VL checkpoints, ``hf_text`` for every other transformers model; ``open_clip``
+    for ``open_clip:ARCH`` names and open_clip folders, ``fused`` for saved fusion heads."""
     from pathlib import Path
 
     from transformers import AutoConfig
 
     if (Path(name_or_path) / FUSION_CONFIG).is_file():
         return "fused"
+    if str(name_or_path).startswith(OPEN_CLIP_PREFIX) or is_open_clip_folder(name_or_path):
+        return "open_clip"
     try:
         config = AutoConfig.from_pretrained(name_or_path, revision=revision)
     except OSError as exc:
