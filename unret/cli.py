@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets = sub.add_parser("datasets", help="build offline benchmark sets")
     datasets_sub = datasets.add_subparsers(dest="datasets_command", required=True)
     build = datasets_sub.add_parser("build", help="build a data set into a BEIR folder")
-    build.add_argument("name", choices=["stdlib-code"])
+    build.add_argument("name", choices=["stdlib-code", "emoji"])
     build.add_argument("--out", required=True)
     build.set_defaults(func=_datasets)
     return parser

@@ -11,6 +11,7 @@ from typing import Any
 
 BUILDERS: dict[str, str] = {
     "stdlib-code": "unret.datasets.stdlib_code:build_stdlib_code",
+    "emoji": "unret.datasets.emoji:build_emoji",
 }
 
 
