@@ -80,12 +80,18 @@ def main(argv: list[str] | None = None) -> dict:
         args.images = args.images or offline_images()
         args.code = args.code or offline_code()
         args.query = args.query or list(OFFLINE_TEXT_QUERIES)
-        args.image_query = args.image_query or [str(p) for p in args.images if Path(p).name == "chelsea.png"]
+        if not args.image_query:  # scikit-image's cat (or the first image given)
+            images = sorted((str(p) for p in args.images if Path(p).suffix.lower() in IMAGE_EXTENSIONS),
+                            key=lambda p: Path(p).name != "chelsea.png")
+            args.image_query = images[:1]
         args.device = args.device or "cpu"
         args.max_length = args.max_length or 512
-        print(f"offline: {TINY_MODEL} has random weights — a pipeline check; text rankings below mean nothing.")
+        if args.model == TINY_MODEL:
+            print(f"offline: {TINY_MODEL} has random weights — a pipeline check; text rankings below mean nothing.")
     if not args.images and not args.code:
         parser.error("give --images and/or --code (or --offline)")
+    if not args.query and not args.image_query:
+        print("no --query / --image-query given: indexing and saving only")
     if args.device is None:
         import torch
 
