@@ -5,10 +5,10 @@ coder cannot) goes through that backbone's projection alone, into the same outpu
 modalities stay searchable together. Heads start close to score fusion (orthogonal projections, even
 mixing), so an untrained head is already a sensible retriever and training only has to improve on it.
 
-* :class:`ConcatHead` — ``W [e_a; e_b]``: concatenate, then one linear map.
-* :class:`GatedHead` — ``g ⊙ W_a e_a + (1 − g) ⊙ W_b e_b`` with a learned per-dimension gate
+* `ConcatHead` — ``W [e_a; e_b]``: concatenate, then one linear map.
+* `GatedHead` — ``g ⊙ W_a e_a + (1 − g) ⊙ W_b e_b`` with a learned per-dimension gate
   ``g = σ(W_g [e_a; e_b])`` that depends on the item.
-* :class:`WeightedSumHead` — ``w_a W_a e_a + w_b W_b e_b`` with two learned global weights (softmax).
+* `WeightedSumHead` — ``w_a W_a e_a + w_b W_b e_b`` with two learned global weights (softmax).
 
 Outputs are not normalised here; the fused backbone L2-normalises them like every backbone's output.
 """

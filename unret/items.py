@@ -12,7 +12,7 @@ only place that guesses what a user meant. The rules, in order:
 * a ``dict`` uses the training-data keys: ``{"text": …}``, ``{"code": …, "language": …}``,
   ``{"image": path-or-PIL, "text": …}``.
 
-Bad input raises :class:`InputError` naming the input's position and what is wrong with it.
+Bad input raises `InputError` naming the input's position and what is wrong with it.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class Item:
         return self.image is not None
 
     def load_image(self, position: int | None = None) -> Image.Image:
-        """The decoded RGB image; a truncated or corrupt file raises :class:`InputError` naming it."""
+        """The decoded RGB image; a truncated or corrupt file raises `InputError` naming it."""
         if self.image is None:
             raise _bad(position, f"{self.modality} item has no image")
         if isinstance(self.image, Image.Image):
@@ -183,7 +183,7 @@ def looks_like_path(text: str) -> bool:
 
 
 def to_item(obj: Any, position: int | None = None) -> Item:
-    """Normalise one user input into an :class:`Item` (rules in the module docstring)."""
+    """Normalise one user input into an `Item` (rules in the module docstring)."""
     if isinstance(obj, Item):
         return obj
     if isinstance(obj, Code):

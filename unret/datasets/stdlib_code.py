@@ -12,7 +12,7 @@ Choices, and why:
   once is dropped, and likewise every pair whose code (whitespace-normalised) appears more than once.
 * **Splits by top-level module** (``email`` for ``email.mime.text``), so train and test never share a
   module's vocabulary, helpers or style: modules are taken in the order of a salted hash of their names
-  and each fills the split furthest below its 80/10/10 share of pairs (:func:`assign_splits`). The
+  and each fills the split furthest below its 80/10/10 share of pairs (`assign_splits`). The
   assignment depends on the whole module set, i.e. on the Python version; ``stats.json`` records both.
 * **One corpus for all splits.** ``corpus.jsonl`` holds every split's documents, and each split's
   queries are judged against all of them: the test split searches the whole standard library, which is
@@ -22,7 +22,7 @@ Choices, and why:
   folders; stubs whose body is only ``pass`` / ``...`` / ``raise NotImplementedError``; functions nested
   in functions (their text is part of the enclosing function's document).
 
-Output (BEIR format, read by :func:`unret.evaluation.data.load_beir`): ``corpus.jsonl`` (``modality:
+Output (BEIR format, read by `unret.evaluation.data.load_beir`): ``corpus.jsonl`` (``modality:
 code``, ``language: python``), ``queries.jsonl``, ``qrels/{train,dev,test}.tsv``, ``train.jsonl`` (training
 rows ``{"query", "positives": [{"code", "language"}], "negatives": []}``) and ``stats.json``. The
 content depends on the Python version; ``stats.json`` records it.

@@ -2,7 +2,7 @@
 
 A dense retriever is only interesting if it beats lexical matching, so every evaluation table gets a BM25
 row. Plain word tokenizers see ``parse_url`` or ``parseURL`` as one rare token that no query contains;
-:func:`tokenize` keeps the whole identifier *and* its snake_case / camelCase parts, so "parse a URL"
+`tokenize` keeps the whole identifier *and* its snake_case / camelCase parts, so "parse a URL"
 matches both.
 """
 

@@ -11,7 +11,7 @@ The format (BEIR, also used by CoIR and most MTEB retrieval sets) is a folder wi
 
 Every entry becomes an *item spec*: a ready unret input (``Text``, ``Code``, an image ``Path`` or an
 ``(image Path, text)`` pair), so the same spec feeds dense encoders, BM25 and fingerprints. A malformed
-line raises :class:`DataFormatError` naming the file and line, because a silently skipped document or
+line raises `DataFormatError` naming the file and line, because a silently skipped document or
 judgement changes every metric computed on the set.
 """
 
@@ -48,7 +48,7 @@ class DataFormatError(ValueError):
 class RetrievalDataset:
     """Corpus and queries as item specs, and graded judgements ``qrels[qid][docid] = relevance``.
 
-    ``queries`` holds only the queries judged in ``split`` when loaded with :func:`load_beir`.
+    ``queries`` holds only the queries judged in ``split`` when loaded with `load_beir`.
     """
 
     corpus: dict[str, ItemSpec]
@@ -122,7 +122,7 @@ def _frame(s: str) -> bytes:
 def load_beir(folder: str | os.PathLike, split: str = "test") -> RetrievalDataset:
     """Load a BEIR folder's corpus, the queries judged in ``split`` and that split's qrels.
 
-    Raises :class:`DataFormatError` (``file:line: what``) for bad JSON, a missing ``_id`` or text, a
+    Raises `DataFormatError` (``file:line: what``) for bad JSON, a missing ``_id`` or text, a
     duplicate id, an image that does not exist, a bad qrels row or a qrels row naming an unknown id.
     """
     root = Path(folder)

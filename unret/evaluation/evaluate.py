@@ -187,7 +187,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Retrieve the top ``k`` for every judged query of ``split`` and score the run.
 
-    ``dataset`` is a BEIR folder or a loaded :class:`RetrievalDataset`. ``cache_dir`` (None: no cache)
+    ``dataset`` is a BEIR folder or a loaded `RetrievalDataset`. ``cache_dir`` (None: no cache)
     stores corpus embeddings across calls; ``exact=False`` searches through HNSW instead of brute force;
     ``task`` names the query instruction (e.g. ``"nl2code"``); ``run_path`` also writes a TREC run.
 

@@ -10,7 +10,7 @@ rather than re-implementing them; the tests check the values against formulas wr
   the pytrec_eval provider for ``RR@10`` directly silently ignores the ``@10`` (found by the tests).
 * Ties: trec_eval orders equal scores by document id *descending*, the MS MARCO script *ascending*, so
   the same run could score differently per measure. Each query's ranking is therefore made strict first:
-  score descending, then document id ascending, the order :func:`write_trec_run` writes.
+  score descending, then document id ascending, the order `write_trec_run` writes.
 
 Means are taken over the queries with at least one relevant judgement (score > 0): a query the system
 did not answer counts 0, a query nobody could answer (no relevant document) is left out.

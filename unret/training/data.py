@@ -68,7 +68,7 @@ def _item(spec: Any, base: Path, where: str) -> Item:
 
 
 def parse_example(record: Any, base: Path, where: str) -> Example:
-    """Validate one JSON record into an :class:`Example` (errors name ``where``, e.g. ``file:line``)."""
+    """Validate one JSON record into an `Example` (errors name ``where``, e.g. ``file:line``)."""
     if not isinstance(record, dict):
         raise DataError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
     unknown = set(record) - {"query", "positives", "negatives", "teacher_scores", "id", "query_id"}

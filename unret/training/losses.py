@@ -4,11 +4,11 @@ All losses take *already L2-normalised* embeddings (or scores computed from them
 least float32, whatever the input dtype (with τ = 0.01 the logits reach ±100, where bfloat16 has a
 resolution of 0.5).
 
-- :class:`InfoNCELoss`: in-batch + hard-negative contrastive loss, optionally gathering documents
+- `InfoNCELoss`: in-batch + hard-negative contrastive loss, optionally gathering documents
   across ``torch.distributed`` ranks.
-- :class:`ListwiseDistillationLoss`: KL distillation from a teacher's scores over a candidate list,
+- `ListwiseDistillationLoss`: KL distillation from a teacher's scores over a candidate list,
   plus a small InfoNCE term with false-negative masking (Tamber et al., 2025).
-- :func:`normalize_teacher_scores`: the percentile min–max normalisation used by the latter.
+- `normalize_teacher_scores`: the percentile min–max normalisation used by the latter.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def gather_with_grad(tensor: Tensor, group: dist.ProcessGroup | None = None) -> 
     Every rank must pass a tensor of the same shape. Without an initialised process group (or with
     one rank) the tensor is returned unchanged. Gradient convention: each rank receives the sum
     over ranks of the gradient for its own slice; together with DDP's gradient *averaging* this
-    yields exactly the gradient of the mean of the per-rank losses (see :class:`InfoNCELoss`).
+    yields exactly the gradient of the mean of the per-rank losses (see `InfoNCELoss`).
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
         return tensor
@@ -102,7 +102,7 @@ def _distributed_world(group: dist.ProcessGroup | None = None) -> tuple[int, int
 
 
 class InfoNCEOutput(NamedTuple):
-    """What :meth:`InfoNCELoss.compute` returns."""
+    """What `InfoNCELoss.compute` returns."""
 
     loss: Tensor  # () mean over the local queries, differentiable
     accuracy: Tensor  # () fraction of local queries whose own positive scores highest (detached)
@@ -226,7 +226,7 @@ class InfoNCELoss(nn.Module):
         negatives: Tensor | None = None,
         negatives_mask: Tensor | None = None,
     ) -> Tensor:
-        """The scalar loss; use :meth:`compute` to also get the in-batch accuracy."""
+        """The scalar loss; use `compute` to also get the in-batch accuracy."""
         return self.compute(q, p, negatives, negatives_mask).loss
 
 
@@ -279,7 +279,7 @@ def normalize_teacher_scores(
 
 
 class ListwiseDistillationOutput(NamedTuple):
-    """What :meth:`ListwiseDistillationLoss.compute` returns (components detached for logging)."""
+    """What `ListwiseDistillationLoss.compute` returns (components detached for logging)."""
 
     loss: Tensor  # () kl + infonce_weight * infonce, differentiable
     kl: Tensor  # () listwise KL term
@@ -297,7 +297,7 @@ class ListwiseDistillationLoss(nn.Module):
     Per query *i* a list of candidates with student scores :math:`s_{i,\cdot}` (:math:`q \cdot p`
     on normalised vectors) and teacher scores :math:`t_{i,\cdot}`; :math:`V_i` is the set of valid
     (unmasked) candidates and :math:`\hat t` the normalised teacher scores
-    (:func:`normalize_teacher_scores`, when ``normalize_teacher``):
+    (`normalize_teacher_scores`, when ``normalize_teacher``):
 
     .. math::
 
@@ -331,7 +331,7 @@ class ListwiseDistillationLoss(nn.Module):
           top at 1. The authors' scripts normalise with dataset-level percentiles instead; pass
           ``teacher_score_range=(p1, p99)`` computed over your training set to reproduce that.
         - The paper's contrastive term also uses other queries' lists as in-batch negatives; this
-          loss keeps to each query's own list (use :class:`InfoNCELoss` for in-batch training).
+          loss keeps to each query's own list (use `InfoNCELoss` for in-batch training).
 
     Example::
 
@@ -442,7 +442,7 @@ class ListwiseDistillationLoss(nn.Module):
         )
 
     def forward(self, student_scores: Tensor, teacher_scores: Tensor, mask: Tensor | None = None) -> Tensor:
-        """The scalar loss; use :meth:`compute` to also get its components."""
+        """The scalar loss; use `compute` to also get its components."""
         return self.compute(student_scores, teacher_scores, mask).loss
 
 

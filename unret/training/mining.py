@@ -1,9 +1,9 @@
 """Hard-negative mining and teacher scoring: turn a BEIR training split into unret training JSONL.
 
-* :func:`mine_hard_negatives` retrieves each query's top candidates with a retriever and keeps the
+* `mine_hard_negatives` retrieves each query's top candidates with a retriever and keeps the
   non-positives as hard negatives, dropping any that score above ``max_score_ratio`` × the positive's
   score — likely unlabelled positives (NV-Retriever's "TopK-PercPos", Moreira et al. 2024).
-* :func:`score_candidates` scores each query's candidate list with a teacher: another unret retriever used
+* `score_candidates` scores each query's candidate list with a teacher: another unret retriever used
   as a bi-encoder (cosine), or any callable ``(query, documents) -> scores`` (a cross-encoder, an LLM judge).
 
 ``unret mine`` chains both and writes the JSONL that ``configs/contrastive.yaml`` (negatives only) and
@@ -131,7 +131,7 @@ def mine(retriever, dataset: RetrievalDataset, out: str | Path, num_negatives: i
          task: str | None = None, negatives: Mapping[str, Sequence[str]] | None = None) -> int:
     """Mine negatives (and, with a teacher, score positives + negatives) and write training JSONL.
 
-    ``negatives`` reuses an earlier :func:`mine_hard_negatives` result instead of mining again.
+    ``negatives`` reuses an earlier `mine_hard_negatives` result instead of mining again.
     """
     if negatives is None:
         depth = max(list_size - 1, 1) if teacher is not None else num_negatives

@@ -48,9 +48,14 @@ class RetrieverModule(L.LightningModule):
         model: hub name or local folder of the backbone (``unret-testing/…`` for the tiny offline ones).
         loss: ``infonce`` (contrastive, in-batch + hard negatives) or ``distill`` (listwise distillation).
         temperature: InfoNCE temperature τ (RepLLaMA: 0.01).
-        teacher_temperature / student_temperature / infonce_weight / false_negative_ratio /
-            single_temperature: listwise distillation settings (Tamber et al. 2025 defaults).
-        lora: train LoRA adapters (r, alpha, dropout, target modules) instead of all weights.
+        teacher_temperature: listwise distillation: temperature of the teacher's softmax (0.3).
+        student_temperature: listwise distillation: temperature of the student's softmax (0.05).
+        infonce_weight: listwise distillation: weight of its InfoNCE term (0.1).
+        false_negative_ratio: listwise distillation: candidates above this × the teacher's top score are
+            masked out of the InfoNCE term as likely false negatives (0.6).
+        single_temperature: one temperature for teacher and student (Tevatron-style KL) instead.
+        lora: train LoRA adapters (``lora_r``, ``lora_alpha``, ``lora_dropout``, ``lora_target_modules``)
+            instead of all weights.
         gradient_checkpointing: trade compute for activation memory.
         freeze_vision: keep the Qwen2.5-VL vision tower frozen (the default, as in DSE/GME).
         export_dir: where the merged model is written at the end of ``fit`` (default:

@@ -2,8 +2,8 @@
 
 Multi-GPU or multi-node encoding is then a ``devices=`` / ``num_nodes=`` / ``strategy=`` change, as for
 training: each rank encodes its share of the corpus and writes ``shard-r{rank}-{n}.npz`` files (ids,
-dataset positions, float32 vectors); :func:`read_shards` merges them back in corpus order (dropping the
-duplicates a distributed sampler pads with) and :func:`ingest_shards` adds them to a ``VectorIndex``.
+dataset positions, float32 vectors); `read_shards` merges them back in corpus order (dropping the
+duplicates a distributed sampler pads with) and `ingest_shards` adds them to a ``VectorIndex``.
 """
 
 from __future__ import annotations
