@@ -89,7 +89,8 @@ def exact_numpy(x: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
 
 
 def recall(found: np.ndarray | list, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(map(int, f)) & set(t.tolist())) / len(t) for f, t in zip(found, truth, strict=True)]))
+    hits = [len(set(map(int, f)) & set(t.tolist())) / len(t) for f, t in zip(found, truth, strict=True)]
+    return float(np.mean(hits))
 
 
 def hit_ids(results: list) -> list[list[int]]:

@@ -64,6 +64,12 @@ def as_tuples(results: list[list[Hit]]) -> list[list[tuple]]:
     return [[(h.id, h.score, h.modality, json.dumps(h.metadata)) for h in hits] for hits in results]
 
 
+def recall_at(results: list[list[Hit]], truth: np.ndarray, row_of) -> float:
+    """Mean fraction of each query's true top-k rows found; ``row_of`` maps a hit id to its row."""
+    return float(np.mean([len({row_of(h.id) for h in hits} & set(t.tolist())) / len(t)
+                          for hits, t in zip(results, truth, strict=True)]))
+
+
 def check_hits(hits: list[Hit], truth: dict, q: np.ndarray, k: int) -> None:
     """Hits are unique, sorted by score, at most k, and each score is the exact cosine to the query."""
     assert len(hits) <= k
@@ -87,8 +93,7 @@ def test_hnsw_recall_at_10_against_exact_on_20k_structured_vectors():
     ix.add([str(i) for i in range(n)], x, "text")
     truth, truth_scores = exact_topk(x, q, 10)
 
-    hnsw = ix.search(q, k=10)
-    recall = np.mean([len({int(h.id) for h in hits} & set(t)) / 10 for hits, t in zip(hnsw, truth, strict=True)])
+    recall = recall_at(ix.search(q, k=10), truth, lambda i: int(i))
     assert recall >= 0.98, f"HNSW recall@10 {recall:.4f}"
     # The structure is real: true neighbours are far closer than a random pair (cosine ~0 at 384-d).
     assert truth_scores[:, 0].mean() > 0.5
@@ -106,8 +111,7 @@ def test_quantised_dtypes_keep_recall_and_report_exact_scores(dtype):
     q = lowrank(50, 64, seed=7)
     ref, _ = exact_topk(x, q, 10)
     results = ix.search(q, k=10)
-    recall = np.mean([len({int(h.id[3:]) for h in hits} & set(r)) / 10 for hits, r in zip(results, ref, strict=True)])
-    assert recall >= 0.9
+    assert recall_at(results, ref, lambda i: int(i[3:])) >= 0.9
     for hits, qi in zip(results, q, strict=True):
         check_hits(hits, truth, qi, 10)  # scores re-computed in float32, not the quantised distances
 
@@ -344,9 +348,7 @@ def test_sharding_splits_and_matches_unsharded():
     assert as_tuples(sharded.search(q, k=10, exact=True)) == as_tuples(plain.search(q, k=10, exact=True))
     x = np.stack([truth[f"doc{i}"][0] for i in range(1000)])
     ref, _ = exact_topk(x, q, 10)
-    results = sharded.search(q, k=10)
-    recall = np.mean([len({int(h.id[3:]) for h in hits} & set(r)) / 10 for hits, r in zip(results, ref, strict=True)])
-    assert recall >= 0.95
+    assert recall_at(sharded.search(q, k=10), ref, lambda i: int(i[3:])) >= 0.95
     sharded.add(["doc1"], x[999:1000] * 3, "code")  # upsert leaves shard 0, lands in the last shard
     sharded.remove(["doc0"])
     assert len(sharded) == 999 and sharded.num_shards == 4
@@ -365,7 +367,8 @@ def test_save_load_gives_identical_results(tmp_path, view, shard_size):
     ix.remove(["doc10"])
     ix.add(["doc11"], lowrank(1, 32, seed=3), "image", [{"re": "added"}])
     q = lowrank(25, 32, seed=21)
-    queries = [dict(k=10), dict(k=5, modality="image"), dict(k=7, where={"lang": "md"}), dict(k=10, exact=True)]
+    queries = [{"k": 10}, {"k": 5, "modality": "image"}, {"k": 7, "where": {"lang": "md"}},
+               {"k": 10, "exact": True}]
     before = [as_tuples(ix.search(q, **kw)) for kw in queries]
     ix.save(tmp_path / "ix")
     manifest = json.loads((tmp_path / "ix" / "manifest.json").read_text())
@@ -411,7 +414,8 @@ def _fail_on_call(n: int, real):
 INJECTIONS = {
     "usearch save": lambda mp: mp.setattr(index_mod.Index, "save", _fail_on_call(2, index_mod.Index.save)),
     "vectors": lambda mp: mp.setattr(index_mod.np, "save", _fail_on_call(1, np.save)),
-    "catalog": lambda mp: mp.setattr(VectorIndex, "_write_catalog", _fail_on_call(1, VectorIndex._write_catalog)),
+    "catalog": lambda mp: mp.setattr(VectorIndex, "_write_catalog",
+                                     _fail_on_call(1, VectorIndex._write_catalog)),
     "checksum": lambda mp: mp.setattr(index_mod, "_sha256", _fail_on_call(3, index_mod._sha256)),
     "fsync": lambda mp: mp.setattr(index_mod, "_fsync", _fail_on_call(4, index_mod._fsync)),
     "rename old aside": lambda mp: mp.setattr(os, "replace", _fail_on_call(1, os.replace)),
@@ -481,7 +485,8 @@ def test_load_refuses_wrong_dimension_or_model(tmp_path):
         VectorIndex.load(tmp_path / "ix", expected_dim=384)
     with pytest.raises(ManifestMismatchError, match=r"model \{'name': 'minilm', 'dim': 16\}.*'name': 'qwen'"):
         VectorIndex.load(tmp_path / "ix", expected_model={"name": "qwen", "dim": 16})
-    assert len(VectorIndex.load(tmp_path / "ix", expected_dim=16, expected_model={"name": "minilm", "dim": 16})) == 100
+    same = VectorIndex.load(tmp_path / "ix", expected_dim=16, expected_model={"name": "minilm", "dim": 16})
+    assert len(same) == 100
 
 
 # ---------------------------------------------------------------------------- threads
@@ -490,7 +495,8 @@ def test_load_refuses_wrong_dimension_or_model(tmp_path):
 def test_concurrent_searches_while_another_thread_writes():
     dim, rounds, per_round = 32, 300, 10
     ix, truth = build(1000, dim)
-    new = [(f"r{r}-{i}", v) for r in range(rounds) for i, v in enumerate(lowrank(per_round, dim, seed=200 + r))]
+    vecs = lowrank(rounds * per_round, dim, seed=200)
+    new = [(f"r{r}-{i}", vecs[r * per_round + i]) for r in range(rounds) for i in range(per_round)]
     for i, v in new:
         truth[i] = (v, "code", {"lang": "py", "round": i.split("-")[0]})
     errors: list[BaseException] = []
@@ -501,7 +507,8 @@ def test_concurrent_searches_while_another_thread_writes():
         try:
             for r in range(rounds):
                 chunk = new[r * per_round : (r + 1) * per_round]
-                ix.add([i for i, _ in chunk], np.stack([v for _, v in chunk]), "code", [truth[i][2] for i, _ in chunk])
+                ids = [i for i, _ in chunk]
+                ix.add(ids, np.stack([v for _, v in chunk]), "code", [truth[i][2] for i in ids])
                 ix.remove([f"doc{2 * r}", f"doc{2 * r + 1}"])
         except BaseException as e:
             errors.append(e)
@@ -520,7 +527,8 @@ def test_concurrent_searches_while_another_thread_writes():
         except BaseException as e:
             errors.append(e)
 
-    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader, args=(s,)) for s in range(3)]
+    readers = [threading.Thread(target=reader, args=(i,)) for i in range(3)]
+    threads = [threading.Thread(target=writer), *readers]
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads every few bytecodes, so unlocked races would show
     try:

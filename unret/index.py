@@ -335,8 +335,8 @@ class VectorIndex:
             elif accept is None:
                 results = [self._rescore(qi, c, k) for qi, c in zip(q, self._candidates(q, k), strict=True)]
             else:
-                known = None if where is not None else int(accept(np.arange(self._n)).sum())
-                results = self._filtered(q, k, accept, known)
+                matching = None if where is not None else np.flatnonzero(accept(np.arange(self._n)))
+                results = self._filtered(q, k, accept, matching)
             return [
                 [Hit(self._ids[r], float(s), self._modality_names[self._mod[r]], json.loads(self._meta[r]))
                  for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
@@ -347,11 +347,13 @@ class VectorIndex:
         """Build ``accept(rows) -> bool mask``: modality codes vectorised, ``where`` per candidate."""
         if modality is None and where is None:
             return None
-        known = self._modality_code
-        codes = None if modality is None else [known[m] for m in modality if m in known]
+        allowed = None  # modality code -> allowed: a table lookup, ~10× faster than np.isin
+        if modality is not None:
+            allowed = np.zeros(len(self._modality_names) + 1, bool)
+            allowed[[self._modality_code[m] for m in modality if m in self._modality_code]] = True
 
         def accept(rows: np.ndarray) -> np.ndarray:
-            ok = np.ones(len(rows), bool) if codes is None else np.isin(self._mod[rows], codes)
+            ok = np.ones(len(rows), bool) if allowed is None else allowed[self._mod[rows]]
             if where is not None:
                 for j in np.flatnonzero(ok):
                     meta = json.loads(self._meta[rows[j]])
@@ -361,26 +363,27 @@ class VectorIndex:
 
         return accept
 
-    def _filtered(self, q: np.ndarray, k: int, accept: Callable, known: int | None) -> list:
+    def _filtered(self, q: np.ndarray, k: int, accept: Callable, matching: np.ndarray | None) -> list:
         """Over-fetch and post-filter, doubling the fetch; exact over the matching rows once selective.
 
-        Cost model (constants above): a query still short of k hits after fetching F candidates sees a
-        filter passing m ≈ k·n/F rows. Another HNSW round over P pending queries costs
-        P·max(F, expansion_search)·50·connectivity; the exact fallback costs m·(20 + P) — memory-bound
-        for one query, matmul-bound for a batch — plus, for a ``where`` filter, one Python pass over all
-        metadata. Doubling stops once a round would cost more than the fallback, so a hopeless
-        over-fetch costs at most ~3× the fallback. A modality filter's m is counted up front
-        (vectorised), so it starts at F = k·n/m or goes straight to exact.
+        Cost model (constants above): a filter passes m rows — known for a modality filter, else
+        estimated as k·n/F for a query still short of k hits after fetching F candidates. Another HNSW
+        round over P pending queries costs P·max(F, expansion_search)·50·connectivity; the exact
+        fallback costs m·(20 + P) — memory-bound for one query, matmul-bound for a batch — plus, for a
+        ``where`` filter, one Python pass over all metadata. Doubling stops once a round would cost more
+        than the fallback, so a hopeless over-fetch costs at most ~3× the fallback. A modality filter's
+        ``matching`` rows are found up front (vectorised): it starts at F = 2·k·n/m (most queries done
+        in one round) or goes straight to exact.
         """
         n = self._n
         per_fetch = _HNSW_PER_FETCH * self.connectivity
-        scan = 0.0 if known is not None else n * _WHERE_PER_ITEM / self.dim
-        fetch = k if known is None else math.ceil(k * n / max(known, 1))
+        scan = 0.0 if matching is not None else n * _WHERE_PER_ITEM / self.dim
+        fetch = k if matching is None else math.ceil(2 * k * n / max(len(matching), 1))
         results: list = [None] * len(q)
         pending = list(range(len(q)))
         while pending and fetch < n:
-            p = len(pending)
-            if p * max(fetch, self._expansion_search) * per_fetch >= scan + k * n / fetch * (_EXACT_PER_ROW + p):
+            p, m = len(pending), k * n / fetch if matching is None else len(matching)
+            if p * max(fetch, self._expansion_search) * per_fetch >= scan + m * (_EXACT_PER_ROW + p):
                 break
             still = []
             for i, cand in zip(pending, self._candidates(q[pending], fetch), strict=True):
@@ -391,7 +394,8 @@ class VectorIndex:
                     still.append(i)
             pending, fetch = still, fetch * 2
         if pending:
-            exact = self._exact(q[pending], k, np.flatnonzero(accept(np.arange(n))))
+            rows = matching if matching is not None else np.flatnonzero(accept(np.arange(n)))
+            exact = self._exact(q[pending], k, rows)
             for i, res in zip(pending, exact, strict=True):
                 results[i] = res
         return results
