@@ -3,9 +3,10 @@
 CLIP has two towers and no joint input, so a batch is split: text and code rows go through
 ``encode_text``, image rows through ``encode_image``, and the vectors are put back in the batch's order.
 An item's vector therefore never depends on its batch-mates. Code is read as text (CLIP's BPE lowercases
-it and truncates at the 77-token context). An ``image+text`` item gets the normalised *sum* of its image
-and text vectors, renormalised (UniIR's CLIP score-fusion, Wei et al., 2023): a fixed, training-free
-choice that keeps image+text corpora searchable, not a learned fusion.
+it and truncates at the 77-token context). An ``image+text`` item gets the sum of its image and text
+*unit* vectors, renormalised: like UniIR's CLIP-SF (Wei et al., 2023), which adds the two embeddings, but
+on unit vectors so neither tower wins by norm. A fixed, training-free choice that keeps image+text corpora
+searchable, not a learned fusion.
 
 Models are named ``open_clip:ARCH`` with ``pretrained=`` an open_clip tag (``"openai"``,
 ``"laion2b_s34b_b79k"``…; downloaded by open_clip) or a local weights file, or given as a folder in
@@ -33,6 +34,7 @@ PREFIX = "open_clip:"
 CONFIG_FILE = "open_clip_config.json"  # open_clip's hub / ``local-dir:`` layout
 WEIGHTS_FILE = "open_clip_model.safetensors"
 LOCAL_DIR = "local-dir:"
+HF_HUB = "hf-hub:"
 _WEIGHT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors", ".npz", ".npy", ".ckpt")
 
 
@@ -83,10 +85,11 @@ class OpenCLIPBackbone(Backbone):
     @classmethod
     def from_pretrained(cls, name_or_path: str, pretrained: str | None = None, prompts: str | PromptSet | None = None,
                         dtype: torch.dtype | None = None, **_: Any) -> OpenCLIPBackbone:
-        """Load ``open_clip:ARCH`` with ``pretrained=`` (tag or file), or an open_clip folder.
+        """Load ``open_clip:ARCH`` with ``pretrained=`` (tag or file), or an open_clip folder / hub repository.
 
         A folder (``open_clip:/path``, ``open_clip:local-dir:/path`` or a plain path holding
-        ``open_clip_config.json``) carries its own weights, so ``pretrained`` is ignored for it.
+        ``open_clip_config.json``) and ``open_clip:hf-hub:org/repo`` carry their own weights, so
+        ``pretrained`` is ignored for them.
         Unused keys (``revision``, ``max_length``…) that other backbones take are accepted and ignored.
         """
         import open_clip
@@ -104,7 +107,10 @@ class OpenCLIPBackbone(Backbone):
             model_cfg = open_clip.get_model_config(arch)
             if model_cfg is None:
                 raise ValueError(f"unknown open_clip architecture {arch!r}; see open_clip.list_models()")
-            _check_pretrained(arch, pretrained)
+            if arch.startswith(HF_HUB):  # a hub repository carries its own weights, like a folder
+                pretrained = None
+            else:
+                _check_pretrained(arch, pretrained)
             source = arch
         model, _, preprocess = open_clip.create_model_and_transforms(source, pretrained=pretrained)
         if dtype is not None:
