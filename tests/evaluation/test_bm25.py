@@ -53,3 +53,12 @@ def test_bm25_errors():
         BM25().search({"q": "x"})
     with pytest.raises(ValueError, match="empty corpus"):
         BM25().index({})
+
+
+def test_a_corpus_without_text_finds_nothing_instead_of_crashing(tmp_path):
+    from pathlib import Path
+
+    from unret.evaluation.bm25 import BM25
+
+    run = BM25().index({"d1": Path(tmp_path / "a.png"), "d2": Path(tmp_path / "b.png")}).search({"q": "a cat"})
+    assert run == {"q": {}}

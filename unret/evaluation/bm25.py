@@ -48,6 +48,7 @@ class BM25:
         self.k1, self.b, self.method = k1, b, method
         self._ids: list[str] = []
         self._model: bm25s.BM25 | None = None
+        self._indexed = False
 
     def index(self, corpus: Mapping[str, ItemSpec | str]) -> BM25:
         """Tokenize and index the corpus; returns self."""
@@ -55,19 +56,24 @@ class BM25:
             raise ValueError("cannot index an empty corpus")
         self._ids = list(corpus)
         tokens = [tokenize(_text(spec)) for spec in corpus.values()]
-        self._model = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
-        self._model.index(tokens, show_progress=False)
+        self._model = None
+        if any(tokens):  # bm25s cannot index a corpus without a single word (e.g. images only)
+            self._model = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
+            self._model.index(tokens, show_progress=False)
+        self._indexed = True
         return self
 
     def search(self, queries: Mapping[str, ItemSpec | str], k: int = 100) -> Run:
         """``{qid: {docid: score}}`` with the top ``k`` documents that share a term with the query."""
-        if self._model is None:
+        if not self._indexed:
             raise RuntimeError("index() a corpus before searching")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         qids = list(queries)
         if not qids:
             return {}
+        if self._model is None:  # no document has text: BM25 finds nothing, honestly
+            return {qid: {} for qid in qids}
         k = min(k, len(self._ids))
         tokens = [tokenize(_text(spec)) for spec in queries.values()]
         docs, scores = self._model.retrieve(tokens, k=k, show_progress=False, n_threads=1)
