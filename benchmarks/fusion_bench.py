@@ -19,9 +19,12 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from unret.backbones.cache import item_key
 from unret.datasets.stdlib_code import build_stdlib_code
-from unret.evaluation.evaluate import evaluate, format_table
+from unret.evaluation.data import load_beir
+from unret.evaluation.evaluate import encode_corpus, evaluate, format_table
 from unret.fusion import HEADS
+from unret.items import to_item
 from unret.retriever import UnifiedRetriever
 from unret.training.data import RetrievalDataModule
 from unret.training.module import RetrieverModule
@@ -69,9 +72,14 @@ def main() -> None:
                                  temperature=args.temperature, learning_rate=args.lr, warmup_ratio=0.1,
                                  export_dir=str(work / f"fused-{head}"))
         fused = UnifiedRetriever(module.backbone, {"name_or_path": f"fused-{head}"})
-        if head == sorted(HEADS)[0]:  # each backbone alone
-            for label, name in (("MiniLM alone", SIDE_A), ("mpnet alone", SIDE_B)):
-                run_eval(label, UnifiedRetriever.from_pretrained(name, **settings), args.eval_cache)
+        if head == sorted(HEADS)[0]:  # each backbone alone, then seed the fused cache with its corpus vectors
+            dataset = load_beir(data_dir, "test")
+            for side, label, name in (("a", "MiniLM alone", SIDE_A), ("b", "mpnet alone", SIDE_B)):
+                alone = UnifiedRetriever(getattr(module.backbone, side), {"name_or_path": name, "revision": None})
+                run_eval(label, alone, args.eval_cache)
+                ids, vectors, _ = encode_corpus(alone, dataset, cache_dir=args.eval_cache)
+                keys = [item_key(to_item(dataset.corpus[i]), "document", "None|None") for i in ids]
+                module.backbone.caches[side].put(keys, torch.from_numpy(vectors))
         run_eval(f"{head} head, untrained", fused)
         t = time.perf_counter()
         trainer = L.Trainer(accelerator="cpu", max_epochs=args.epochs, logger=False, enable_checkpointing=False,
