@@ -57,3 +57,12 @@ def image_files(tmp_path):
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
     return a, b, corrupt
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Report the suite's peak memory (this process and the subprocesses it waited for)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    terminalreporter.write_line(f"peak RSS: test process {own:.0f} MiB, largest subprocess {children:.0f} MiB")
