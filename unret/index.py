@@ -154,6 +154,11 @@ class VectorIndex:
                 shard.expansion_search = value
 
     @property
+    def read_only(self) -> bool:
+        """True for an index loaded with ``view=True`` (memory-mapped): add and remove raise."""
+        return self._read_only
+
+    @property
     def num_shards(self) -> int:
         return len(self._shards)
 

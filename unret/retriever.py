@@ -156,6 +156,8 @@ class UnifiedRetriever:
             if len(metadata) != len(items):
                 raise ValueError(f"got {len(items)} inputs but {len(metadata)} metadata entries")
         index = self._index(create=True)
+        if index.read_only:  # refuse before spending time on encoding
+            raise RuntimeError("this index was loaded with view=True (read-only); load it with view=False to add")
         vectors = self.encode_documents(items, batch_size=batch_size, show_progress=show_progress,
                                         convert_to="numpy")
         index.add(ids, vectors, [item.modality for item in items],
