@@ -59,16 +59,22 @@ class UnifiedRetriever:
         path = Path(name_or_path).expanduser()
         if (path / CONFIG_NAME).is_file():
             saved = json.loads((path / CONFIG_NAME).read_text())
-            backbone_cfg = dict(saved["backbone"])
-            kind = backbone_cfg.pop("kind")
-            backbone_kwargs = {**backbone_cfg, **backbone_kwargs}
-            backbone = load_backbone(str(path), kind=kind, dtype=dtype, device=device, **backbone_kwargs)
-            truncate_dim = truncate_dim if truncate_dim is not None else saved.get("truncate_dim")
-            return cls(backbone, saved.get("model"), truncate_dim)
+            return cls._from_config(path, saved, device, dtype, truncate_dim, **backbone_kwargs)
         backbone = load_backbone(str(name_or_path), dtype=dtype, device=device, **backbone_kwargs)
         source = str(path.resolve()) if path.is_dir() else str(name_or_path)
         ref = {"name_or_path": source, "revision": backbone_kwargs.get("revision")}
         return cls(backbone, ref, truncate_dim)
+
+    @classmethod
+    def _from_config(cls, source: str | Path, config: dict[str, Any], device: str | torch.device | None,
+                     dtype: str | torch.dtype | None, truncate_dim: int | None = None,
+                     **overrides: Any) -> UnifiedRetriever:
+        """Rebuild a retriever from a saved unret config, reading the weights from ``source``."""
+        settings = dict(config["backbone"])
+        kind = settings.pop("kind")
+        backbone = load_backbone(str(source), kind=kind, dtype=dtype, device=device, **{**settings, **overrides})
+        truncate_dim = truncate_dim if truncate_dim is not None else config.get("truncate_dim")
+        return cls(backbone, config.get("model"), truncate_dim)
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write weights, processor and unret settings so ``from_pretrained(path)`` restores this retriever."""
@@ -219,12 +225,9 @@ class UnifiedRetriever:
         config = json.loads(config_file.read_text())
         ref = config["model"]
         if model is None:
-            model = path / ref["name_or_path"] if ref.get("relative") else ref["name_or_path"]
-            backbone_cfg = dict(config["backbone"])
-            kind = backbone_cfg.pop("kind")
-            backbone = load_backbone(str(model), kind=kind, dtype=dtype, device=device,
-                                     **{**backbone_cfg, "revision": ref.get("revision"), **backbone_kwargs})
-            retriever = cls(backbone, ref, config.get("truncate_dim"))
+            source = path / ref["name_or_path"] if ref.get("relative") else ref["name_or_path"]
+            retriever = cls._from_config(source, config, device, dtype,
+                                         **{"revision": ref.get("revision"), **backbone_kwargs})
         else:
             retriever = cls.from_pretrained(model, device=device, dtype=dtype, **backbone_kwargs)
         index = VectorIndex.load(path / INDEX_DIR, view=view, expected_dim=retriever.dim)
