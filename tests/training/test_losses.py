@@ -277,7 +277,9 @@ def _ddp_worker(rank: int, port: int, out_dir: str) -> None:
                 "accuracy": out.accuracy,
                 "grads": [prm.grad.detach().clone() for prm in model.parameters()],
             }
+            del ddp  # release the DDP reducer before the next one and before the group goes away
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+        dist.barrier()  # neither rank tears gloo down while the other still talks to it
     finally:
         dist.destroy_process_group()
 
