@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from unret.backbones import Backbone, load_backbone
+from unret.backbones.base import PROBE_TOLERANCE, probe_drift, probe_vector
 from unret.encoding import as_output, encode_items
 from unret.index import Hit, ManifestMismatchError, VectorIndex, Where
 from unret.items import Item, to_items
@@ -24,10 +25,6 @@ CONFIG_NAME = "unret_config.json"
 INDEX_DIR = "index"
 MODEL_DIR = "model"
 FORMAT_VERSION = 1
-# A fixed input whose vector fingerprints the model: an index is only served by a model that embeds it
-# the same way, whatever the model is called or where it is stored.
-PROBE = "unret probe: one embedding space for text, code and images."
-PROBE_TOLERANCE = 1e-3
 
 
 class UnifiedRetriever:
@@ -130,7 +127,7 @@ class UnifiedRetriever:
 
     def fingerprint(self) -> list[float]:
         """This model's vector for a fixed probe text: equal fingerprints mean interchangeable vectors."""
-        return [round(x, 6) for x in self.encode_documents(PROBE).tolist()]
+        return probe_vector(self.backbone, self.truncate_dim)
 
     def _index(self, create: bool = False) -> VectorIndex:
         if self.index is None:
@@ -234,7 +231,7 @@ class UnifiedRetriever:
         expected = index.model.get("fingerprint") if index.model else None
         if expected is not None:
             got = retriever.fingerprint()
-            drift = max(abs(a - b) for a, b in zip(got, expected, strict=True))
+            drift = probe_drift(got, expected)
             if drift > PROBE_TOLERANCE:
                 raise ManifestMismatchError(
                     f"the index at {path} was built with model {index.model.get('name_or_path')!r}, and "

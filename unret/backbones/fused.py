@@ -24,26 +24,19 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from unret.backbones.base import Backbone
+from unret.backbones.base import PROBE_TOLERANCE, Backbone, probe_drift, probe_vector
 from unret.backbones.cache import EmbeddingCache, item_key
 from unret.backbones.pooling import normalize
 from unret.fusion import FusionHead, build_head
-from unret.items import Item, to_item
+from unret.items import Item
 
 FUSION_CONFIG = "fusion.json"
 HEAD_WEIGHTS = "fusion_head.safetensors"
 SIDES = ("a", "b")
-PROBE = "unret fusion probe: def add(a, b): return a + b"
-PROBE_TOLERANCE = 1e-3
 
 
 class FusionMismatchError(ValueError):
     """A fusion head loaded with backbones other than the ones it was trained on."""
-
-
-def probe_vector(backbone: Backbone) -> list[float]:
-    """The backbone's document vector for a fixed probe: equal probes mean interchangeable vectors."""
-    return [round(x, 6) for x in backbone.embed([to_item(PROBE)])[0].float().cpu().tolist()]
 
 
 class FusedBackbone(Backbone):
@@ -123,7 +116,7 @@ class FusedBackbone(Backbone):
         for side in SIDES:
             expected = config["backbones"][side]["fingerprint"]
             got = fused.fingerprints[side]
-            drift = max(abs(x - y) for x, y in zip(got, expected, strict=True))
+            drift = probe_drift(got, expected)
             if drift > PROBE_TOLERANCE:
                 raise FusionMismatchError(
                     f"the fusion head in {path} was trained on backbone {side} = "
