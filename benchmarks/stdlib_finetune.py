@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import lightning as L
 import torch
 
 from unret.datasets.stdlib_code import build_stdlib_code
-from unret.evaluation.data import RetrievalDataset, load_beir
+from unret.evaluation.data import load_beir
 from unret.evaluation.evaluate import evaluate, format_table
 from unret.retriever import UnifiedRetriever
 from unret.training.data import RetrievalDataModule
@@ -35,18 +34,6 @@ from unret.training.module import RetrieverModule
 
 STUDENT = "unret-offline/all-MiniLM-L6-v2"
 TEACHER = "unret-offline/all-mpnet-base-v2"
-
-
-def train_split(data_dir: Path, max_queries: int, seed: int) -> RetrievalDataset:
-    """The train queries, searched against the train modules' documents only (no test leakage)."""
-    full = load_beir(data_dir, "train")
-    qids = sorted(full.qrels)
-    random.Random(seed).shuffle(qids)
-    qids = qids[:max_queries]
-    docs = {d for rels in full.qrels.values() for d in rels}
-    return RetrievalDataset(corpus={d: full.corpus[d] for d in sorted(docs)},
-                            queries={q: full.queries[q] for q in qids},
-                            qrels={q: full.qrels[q] for q in qids}, name="stdlib-code", split="train")
 
 
 def fine_tune(train_file: Path, out: Path, loss: str, args: argparse.Namespace) -> float:
@@ -91,7 +78,7 @@ def main() -> None:
     infonce_file, distill_file = work / "train-infonce.jsonl", work / "train-distill.jsonl"
     if not distill_file.exists():
         t = time.perf_counter()
-        train = train_split(data_dir, args.max_train, args.seed)
+        train = load_beir(data_dir, "train").judged_subset(args.max_train, args.seed)
         student = UnifiedRetriever.from_pretrained(STUDENT, max_length=args.max_length)
         teacher = UnifiedRetriever.from_pretrained(TEACHER, max_length=args.eval_max_length)
         negatives = mine_hard_negatives(student, train, num_negatives=args.list_size - 1)

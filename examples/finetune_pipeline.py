@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import time
 from pathlib import Path
 
@@ -33,20 +32,6 @@ STUDENT = "unret-offline/all-MiniLM-L6-v2"
 TEACHER = "unret-offline/all-mpnet-base-v2"
 # Six small standard-library modules (~47 functions) whose module split (seed 0) leaves shlex for testing.
 SMOKE_MODULES = "copy,csv,gzip,heapq,shlex,textwrap"
-
-
-def train_split(data_dir: Path, max_queries: int, seed: int):
-    """Up to ``max_queries`` training queries, searched against the training modules' functions only."""
-    from unret.evaluation.data import RetrievalDataset, load_beir
-
-    full = load_beir(data_dir, "train")
-    qids = sorted(full.qrels)
-    random.Random(seed).shuffle(qids)
-    qids = qids[:max_queries]
-    train_docs = sorted({d for rels in full.qrels.values() for d in rels})  # no dev/test function leaks in
-    return RetrievalDataset(corpus={d: full.corpus[d] for d in train_docs},
-                            queries={q: full.queries[q] for q in qids},
-                            qrels={q: full.qrels[q] for q in qids}, name="stdlib-code", split="train")
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -77,6 +62,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     import lightning as L
 
     from unret import UnifiedRetriever, datasets
+    from unret.evaluation.data import load_beir
     from unret.evaluation.evaluate import evaluate, format_table
     from unret.training.data import RetrievalDataModule
     from unret.training.mining import mine, mine_hard_negatives
@@ -98,7 +84,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         args.split = held_out[0]
 
     # 2. Hard negatives from the student, scored (with the positive) by the teacher.
-    train = train_split(data_dir, args.max_train, args.seed)
+    train = load_beir(data_dir, "train").judged_subset(args.max_train, args.seed)
     student = UnifiedRetriever.from_pretrained(args.student, max_length=args.max_length)
     teacher = student if args.teacher == args.student else UnifiedRetriever.from_pretrained(
         args.teacher, max_length=args.max_length)

@@ -154,3 +154,18 @@ def test_writer_refuses_inconsistent_qrels(tmp_path):
         write_beir(tmp_path, {"d": Text("x")}, {"q": Text("y")}, {"test": {"q": {"other": 1}}})
     with pytest.raises(ValueError, match="not among the queries"):
         write_beir(tmp_path, {"d": Text("x")}, {"q": Text("y")}, {"test": {"ghost": {"d": 1}}})
+
+
+def test_judged_subset_keeps_only_the_split_documents():
+    from unret.evaluation.data import RetrievalDataset
+    from unret.items import Text
+
+    corpus = {f"d{i}": Text(f"doc {i}") for i in range(6)}
+    queries = {f"q{i}": Text(f"query {i}") for i in range(4)}
+    qrels = {"q0": {"d0": 1}, "q1": {"d1": 1}, "q2": {"d2": 1, "d3": 0}}  # d4, d5: other splits
+    data = RetrievalDataset(corpus=corpus, queries=queries, qrels=qrels, split="train")
+    sub = data.judged_subset(max_queries=2, seed=3)
+    assert len(sub.queries) == 2 and set(sub.qrels) == set(sub.queries) <= set(qrels)
+    assert set(sub.corpus) == {"d0", "d1", "d2", "d3"}  # every judged document, none from elsewhere
+    assert sub.judged_subset(seed=3).queries == sub.queries  # no cap: all of them
+    assert data.judged_subset(2, seed=3).queries.keys() == sub.queries.keys()  # seeded

@@ -21,6 +21,7 @@ import csv
 import hashlib
 import json
 import os
+import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,20 @@ class RetrievalDataset:
     def fingerprint(self) -> str:
         """sha256 over the corpus ids and contents (image bytes included), independent of line order."""
         return corpus_fingerprint(self.corpus)
+
+    def judged_subset(self, max_queries: int | None = None, seed: int = 0) -> RetrievalDataset:
+        """Up to ``max_queries`` judged queries (a seeded sample) over only the documents judged here.
+
+        For a training split of a shared-corpus set (stdlib-code, emoji) this keeps mining and teacher
+        scoring inside the training documents, so no held-out document leaks into training data.
+        """
+        qids = sorted(self.qrels)
+        random.Random(seed).shuffle(qids)
+        qids = qids[:max_queries]
+        judged = sorted({d for rels in self.qrels.values() for d in rels})
+        return RetrievalDataset(corpus={d: self.corpus[d] for d in judged},
+                                queries={q: self.queries[q] for q in qids},
+                                qrels={q: self.qrels[q] for q in qids}, name=self.name, split=self.split)
 
 
 # ---------------------------------------------------------------------------------------------- specs
