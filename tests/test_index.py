@@ -104,7 +104,7 @@ def test_hnsw_recall_at_10_against_exact_on_20k_structured_vectors():
         np.testing.assert_allclose([h.score for h in hits], s, atol=1e-5)
 
 
-@pytest.mark.parametrize("dtype", ["f16", "bf16", "i8"])
+@pytest.mark.parametrize("dtype", ["f32", "f16", "bf16", "i8"])
 def test_quantised_dtypes_keep_recall_and_report_exact_scores(dtype):
     ix, truth = build(2000, 64, dtype=dtype)
     x = np.stack([truth[f"doc{i}"][0] for i in range(2000)])
@@ -114,6 +114,28 @@ def test_quantised_dtypes_keep_recall_and_report_exact_scores(dtype):
     assert recall_at(results, ref, lambda i: int(i[3:])) >= 0.9
     for hits, qi in zip(results, q, strict=True):
         check_hits(hits, truth, qi, 10)  # scores re-computed in float32, not the quantised distances
+
+
+def test_auto_dtype_is_the_fastest_accelerated_one_and_persists(tmp_path, monkeypatch):
+    from unret import index as index_module
+
+    assert VectorIndex(8).dtype == index_module.fastest_dtype("cos")
+    ix, _ = build(50, 8)
+    ix.save(tmp_path / "ix")
+    assert VectorIndex.load(tmp_path / "ix").dtype == ix.dtype  # the resolved dtype, not "auto"
+
+    serial: set[str] = set()
+
+    class FakeIndex:  # reports usearch's scalar fallback for the dtypes in ``serial``
+        def __init__(self, ndim, metric, dtype):
+            self.hardware_acceleration = "serial" if dtype in serial else "avx2"
+
+    monkeypatch.setattr(index_module, "Index", FakeIndex)
+    pick = index_module.fastest_dtype.__wrapped__
+    for scalar_only, expected in ((set(), "bf16"), ({"bf16"}, "f16"), ({"bf16", "f16"}, "f32")):
+        serial.clear()
+        serial.update(scalar_only)
+        assert pick("cos") == expected
 
 
 def test_inner_product_metric_scores_are_dot_products():
