@@ -7,6 +7,12 @@ length-sorted and unsorted batching on a corpus of mixed lengths.
 
     python benchmarks/encode_bench.py                 # tiny Qwen2.5-VL (seconds)
     python benchmarks/encode_bench.py --config mid    # a mid-size random Qwen2.5-VL (minutes on 2 cores)
+    python benchmarks/encode_bench.py --config 3b --device cuda   # GPU: the real 3B architecture, random
+                                                      # bf16 weights (no download), sdpa and flash-attention-2
+
+``--config 3b`` builds Qwen2.5-VL-3B-Instruct's architecture (config values from its config.json) with
+random weights directly on the device in bf16, so no checkpoint is needed; ``--layers N`` keeps only N
+language and N vision blocks (a CPU smoke test of the GPU path).
 """
 
 from __future__ import annotations
@@ -41,8 +47,43 @@ CONFIGS = {
     },
 }
 
+# Qwen/Qwen2.5-VL-3B-Instruct config.json: the language model and vision_config.
+QWEN25_VL_3B = {
+    "text": {"vocab_size": 151936, "hidden_size": 2048, "intermediate_size": 11008, "num_hidden_layers": 36,
+             "num_attention_heads": 16, "num_key_value_heads": 2, "max_position_embeddings": 128000,
+             "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True,
+             "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]}},
+    "vision": {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16,
+               "out_hidden_size": 2048, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+               "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2,
+               "in_channels": 3, "hidden_act": "silu"},
+}
+REAL_PIXELS = (56 * 56, 28 * 28 * 1280)  # the hub processor's min/max pixels
 
-def corpus(modality: str, n: int, seed: int = 0) -> list:
+
+def real_architecture(device: str, attn_implementation: str, layers: int | None = None) -> UnifiedRetriever:
+    """Qwen2.5-VL-3B's architecture with random bf16 weights, built on ``device`` (no checkpoint needed)."""
+    from transformers import AutoProcessor, Qwen2_5_VLConfig, Qwen2_5_VLModel
+
+    from unret.backbones.qwen_vl import QwenVLBackbone
+
+    text, vision = dict(QWEN25_VL_3B["text"]), dict(QWEN25_VL_3B["vision"])
+    if layers is not None:
+        text["num_hidden_layers"] = vision["depth"] = layers
+        vision["fullatt_block_indexes"] = [layers - 1]
+    config = Qwen2_5_VLConfig(text_config=text, vision_config=vision, image_token_id=151655,
+                              video_token_id=151656, vision_start_token_id=151652, vision_end_token_id=151653,
+                              tie_word_embeddings=True)
+    config._attn_implementation = attn_implementation
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = Qwen2_5_VLModel._from_config(config, dtype=torch.bfloat16, attn_implementation=attn_implementation)
+    processor = AutoProcessor.from_pretrained(tiny_qwen25_vl_path(pixels=REAL_PIXELS))  # tokenizer + processors
+    backbone = QwenVLBackbone(model.eval(), processor)
+    return UnifiedRetriever(backbone, {"name_or_path": f"random Qwen2.5-VL-3B architecture ({attn_implementation})"})
+
+
+def corpus(modality: str, n: int, seed: int = 0, large_images: bool = False) -> list:
     rng = random.Random(seed)
     words = [
         "retrieval",
@@ -72,7 +113,8 @@ def corpus(modality: str, n: int, seed: int = 0) -> list:
         ]
     from PIL import Image
 
-    return [Image.effect_noise((rng.randint(40, 200), rng.randint(40, 200)), 64).convert("RGB") for _ in range(n)]
+    side = (200, 700) if large_images else (40, 200)
+    return [Image.effect_noise((rng.randint(*side), rng.randint(*side)), 64).convert("RGB") for _ in range(n)]
 
 
 def mixed_lengths(n: int, seed: int = 1) -> list[str]:
@@ -114,25 +156,11 @@ def bare_loop(retriever: UnifiedRetriever, inputs: list, batch_size: int):
     return run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
-    parser.add_argument("-n", type=int, default=128, help="items per modality")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    overrides = dict(CONFIGS[args.config])
-    path = tiny_qwen25_vl_path(**overrides)
-    retriever = UnifiedRetriever.from_pretrained(path)
-    print(
-        f"model: {args.config} Qwen2.5-VL ({sum(p.numel() for p in retriever.backbone.parameters()) / 1e6:.1f}M "
-        f"params), batch {args.batch_size}, {args.n} items/modality, {args.threads} threads, best of {args.repeats}"
-    )
+def report(retriever: UnifiedRetriever, args: argparse.Namespace) -> None:
+    """The unret/bare table per modality, then sorted vs unsorted batching."""
     print(f"\n{'modality':<10} {'unret items/s':>14} {'bare items/s':>13} {'unret/bare':>11}")
     for modality in ("text", "code", "image"):
-        inputs = corpus(modality, args.n)
+        inputs = corpus(modality, args.n, large_images=args.config == "3b")
         t_unret = timed(
             lambda inputs=inputs: retriever.encode_documents(inputs, batch_size=args.batch_size), args.repeats
         )
@@ -145,6 +173,47 @@ def main() -> None:
     )
     print(f"\n{'mixed lengths':<14} {'sorted items/s':>15} {'unsorted items/s':>17} {'speed-up':>9}")
     print(f"{'':<14} {args.n / t_sorted:>15.1f} {args.n / t_unsorted:>17.1f} {t_unsorted / t_sorted:>9.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", choices=[*sorted(CONFIGS), "3b"], default="tiny")
+    parser.add_argument("-n", type=int, default=128, help="items per modality")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda for --config 3b")
+    parser.add_argument("--layers", type=int, default=None, help="--config 3b: keep only this many blocks")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.config == "3b":
+        if args.device == "cpu" and args.layers is None:
+            parser.error("--config 3b needs --device cuda (or --layers N for a CPU smoke test)")
+        try:
+            import flash_attn  # noqa: F401
+
+            attentions = ["sdpa", "flash_attention_2"]
+        except ImportError:
+            attentions = ["sdpa"]
+            print("flash-attn is not installed: sdpa only")
+        for attn in attentions:
+            retriever = real_architecture(args.device, attn, args.layers)
+            print(f"\nmodel: random Qwen2.5-VL-3B architecture ({args.layers or 'all'} blocks, "
+                  f"{sum(p.numel() for p in retriever.backbone.parameters()) / 1e9:.2f}B params, bf16, {attn}) "
+                  f"on {args.device}, batch {args.batch_size}, {args.n} items/modality, best of {args.repeats}")
+            report(retriever, args)
+            if args.device.startswith("cuda"):
+                print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+            del retriever
+        return
+    overrides = dict(CONFIGS[args.config])
+    path = tiny_qwen25_vl_path(**overrides)
+    retriever = UnifiedRetriever.from_pretrained(path, device=args.device)
+    print(
+        f"model: {args.config} Qwen2.5-VL ({sum(p.numel() for p in retriever.backbone.parameters()) / 1e6:.1f}M "
+        f"params), batch {args.batch_size}, {args.n} items/modality, {args.threads} threads, best of {args.repeats}"
+    )
+    report(retriever, args)
     print(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

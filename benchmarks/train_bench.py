@@ -11,7 +11,10 @@ size that still trains on 2 CPU cores; ``tiny`` for a quick check).
 from __future__ import annotations
 
 import argparse
-import resource
+import multiprocessing
+import os
+import statistics
+import threading
 import time
 
 import lightning as L
@@ -72,6 +75,44 @@ def lightning_steps(module: RetrieverModule, batches: list[dict]) -> list[float]
     return timer.times
 
 
+class PeakMemory:
+    """Peak resident memory (MiB) while the block runs: /proc/self/statm sampled every 2 ms (CPU) or
+    ``torch.cuda.max_memory_allocated`` (GPU). Model loading happens before the block, so it is excluded."""
+
+    def __enter__(self) -> PeakMemory:
+        self.peak, self._stop = 0.0, threading.Event()
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.wait(0.002):
+            with open("/proc/self/statm") as f:
+                self.peak = max(self.peak, int(f.read().split()[1]) * page / 2**20)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        if torch.cuda.is_available():
+            self.peak = torch.cuda.max_memory_allocated() / 2**20
+
+
+def run(runner: str, path: str, checkpointing: bool, lora: bool, args: argparse.Namespace) -> tuple[float, float]:
+    """One (runner, setting) in this process: (median s/step after 2 warm-up steps, peak MiB)."""
+    torch.set_num_threads(args.threads)
+    data = JsonlDataset(write_toy_retrieval_jsonl(f"{args.work}/train.jsonl", n=args.batch_size * args.steps))
+    module = make_module(path, checkpointing, lora, args.work)
+    collate = RetrievalCollator(module.backbone, "contrastive", num_negatives=3)
+    batches = [collate([data[i % len(data)] for i in range(s * args.batch_size, (s + 1) * args.batch_size)])
+               for s in range(args.steps)]
+    with PeakMemory() as memory:
+        times = (bare_steps if runner == "bare" else lightning_steps)(module, batches)[2:]
+    return statistics.median(times), memory.peak  # the median is robust to a shared machine's spikes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", choices=sorted(CONFIGS), default="mid")
@@ -80,23 +121,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", default="/tmp/unret-train-bench")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     path = str(tiny_qwen25_vl_path(**CONFIGS[args.config]))
-    data = JsonlDataset(write_toy_retrieval_jsonl(f"{args.work}/train.jsonl", n=args.batch_size * args.steps))
     print(f"model: {args.config} Qwen2.5-VL, batch {args.batch_size} queries × (1 positive + 3 negatives), "
-          f"{args.steps} steps (first 2 dropped as warm-up), {args.threads} threads\n")
-    print(f"{'setting':<28} {'bare s/step':>12} {'lightning s/step':>17} {'lightning/bare':>15} {'peak RSS MiB':>13}")
+          f"{args.steps} steps (first 2 dropped as warm-up, median of the rest), {args.threads} threads; "
+          f"each run in a fresh process, peak memory measured over the steps only\n")
+    print(f"{'setting':<28} {'bare s/step':>12} {'lightning s/step':>17} {'lightning/bare':>15} "
+          f"{'bare peak MiB':>14} {'lightning peak MiB':>19} {'ratio':>6}")
+    context = multiprocessing.get_context("spawn")  # fresh allocator and caches for every run
     for checkpointing, lora in [(False, False), (True, False), (False, True), (True, True)]:
-        module = make_module(path, checkpointing, lora, args.work)
-        collate = RetrievalCollator(module.backbone, "contrastive", num_negatives=3)
-        batches = [collate([data[i] for i in range(s * args.batch_size, (s + 1) * args.batch_size)])
-                   for s in range(args.steps)]
-        bare = bare_steps(module, batches)[2:]
-        lit = lightning_steps(make_module(path, checkpointing, lora, args.work), batches)[2:]
-        t_bare, t_lit = sum(bare) / len(bare), sum(lit) / len(lit)
+        results = {}
+        for runner in ("bare", "lightning"):
+            with context.Pool(1) as pool:
+                results[runner] = pool.apply(run, (runner, path, checkpointing, lora, args))
+        (t_bare, m_bare), (t_lit, m_lit) = results["bare"], results["lightning"]
         label = f"checkpointing={'on' if checkpointing else 'off'}, lora={'on' if lora else 'off'}"
-        print(f"{label:<28} {t_bare:>12.3f} {t_lit:>17.3f} {t_lit / t_bare:>15.2f} "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>13.0f}")
+        print(f"{label:<28} {t_bare:>12.3f} {t_lit:>17.3f} {t_lit / t_bare:>15.2f} {m_bare:>14.0f} {m_lit:>19.0f} "
+              f"{m_lit / m_bare:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":
