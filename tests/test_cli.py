@@ -30,6 +30,27 @@ def test_demo_tiny_runs_the_image_pipeline(capsys):
         assert f"── {kind}" in out
 
 
+def test_evaluate_passes_model_args_to_from_pretrained(tmp_path, capsys, monkeypatch):
+    from unret import UnifiedRetriever
+    from unret.evaluation.data import write_beir
+    from unret.items import Text
+
+    write_beir(tmp_path / "beir", {"d1": Text("rivers flow to the sea")}, {"q1": Text("rivers")},
+               {"test": {"q1": {"d1": 1}}})
+    seen = []
+    original = UnifiedRetriever.from_pretrained.__func__
+
+    def spy(cls, name, **kwargs):
+        seen.append(kwargs)
+        return original(cls, name, **kwargs)
+
+    monkeypatch.setattr(UnifiedRetriever, "from_pretrained", classmethod(spy))
+    assert main(["evaluate", "--model", "unret-testing/tiny-qwen2.5-vl", "--data", str(tmp_path / "beir"),
+                 "--no-cache", "--model-arg", "prompts=plain", "--model-arg", "max_length=64"]) == 0
+    assert "nDCG@10" in capsys.readouterr().out
+    assert seen and seen[0]["prompts"] == "plain" and seen[0]["max_length"] == 64  # JSON numbers stay numbers
+
+
 def test_evaluate_and_datasets_commands(tmp_path, capsys):
     from unret.evaluation.data import write_beir
     from unret.items import Code, Text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from tests.conftest import random_image
@@ -132,3 +133,22 @@ def test_cli_index_and_search(tiny_vl_path, tmp_path, capsys):
     assert main(["search", str(out), str(root / "pic.png"), "--modality", "image"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["#", "score", "modality"] and "pic.png" in table[1]
+
+
+def test_cli_model_args_reach_the_backbone_and_are_kept(tiny_vl_path, tmp_path, capsys):
+    root = tmp_path / "c"
+    root.mkdir()
+    random_image(300, 200).save(root / "big.png")
+    out = tmp_path / "idx"
+    args = ["index", str(root), "--model", str(tiny_vl_path), "--out", str(out), "--quiet",
+            "--model-arg", "max_pixels=6272", "--model-arg", "prompts=plain"]
+    assert main(args) == 0
+    capsys.readouterr()
+    loaded = UnifiedRetriever.load(out)
+    assert loaded.backbone.max_pixels == 6272 and loaded.backbone.prompts.name == "plain"
+    # The stored vector is the one a retriever built with those arguments makes (not the defaults').
+    direct = UnifiedRetriever.from_pretrained(tiny_vl_path, max_pixels=6272, prompts="plain")
+    stored = loaded.index.vectors([str(root / "big.png")])
+    np.testing.assert_allclose(stored, direct.encode_documents([root / "big.png"], convert_to="numpy"), atol=1e-5)
+    with pytest.raises(SystemExit, match="--model-arg expects KEY=VALUE"):
+        main(["index", str(root), "--model", str(tiny_vl_path), "--out", str(tmp_path / "x"), "--model-arg", "oops"])

@@ -9,6 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+MODEL_ARG_HELP = ("passed to from_pretrained when loading the model, e.g. pretrained=laion2b_s34b_b79k, "
+                  "max_pixels=401408, attn_implementation=sdpa (repeatable)")
+
 
 def _demo(args: argparse.Namespace) -> int:
     from unret.demo import run
@@ -31,7 +34,8 @@ def _index(args: argparse.Namespace) -> int:
         if not args.model:
             print("error: --model is required to create a new index", file=sys.stderr)
             return 2
-        retriever = UnifiedRetriever.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+        retriever = UnifiedRetriever.from_pretrained(args.model, device=args.device, dtype=args.dtype,
+                                                     **_parse_pairs(args.model_arg, "--model-arg"))
     try:
         report = index_paths(retriever, args.paths, batch_size=args.batch_size, show_progress=not args.quiet)
     except FileNotFoundError as exc:
@@ -46,17 +50,23 @@ def _index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_where(pairs: list[str]) -> dict[str, object] | None:
-    where: dict[str, object] = {}
+def _parse_pairs(pairs: list[str], option: str) -> dict[str, object]:
+    """``KEY=VALUE`` options into a dict; values that parse as JSON (numbers, booleans, quoted strings) keep
+    their type, anything else stays a string."""
+    out: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"error: --where expects key=value, got {pair!r}")
+            raise SystemExit(f"error: {option} expects KEY=VALUE, got {pair!r}")
         try:
-            where[key] = json.loads(value)  # numbers, booleans and quoted strings keep their type
+            out[key] = json.loads(value)
         except json.JSONDecodeError:
-            where[key] = value
-    return where or None
+            out[key] = value
+    return out
+
+
+def _parse_where(pairs: list[str]) -> dict[str, object] | None:
+    return _parse_pairs(pairs, "--where") or None
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -85,10 +95,12 @@ def _mine(args: argparse.Namespace) -> int:
     from unret.training.mining import mine
 
     dataset = load_beir(args.data, args.split)
-    retriever = UnifiedRetriever.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    model_kwargs = _parse_pairs(args.model_arg, "--model-arg")
+    retriever = UnifiedRetriever.from_pretrained(args.model, device=args.device, dtype=args.dtype, **model_kwargs)
     teacher = None
     if args.teacher:
-        teacher = UnifiedRetriever.from_pretrained(args.teacher, device=args.device, dtype=args.dtype)
+        teacher = UnifiedRetriever.from_pretrained(args.teacher, device=args.device, dtype=args.dtype,
+                                                   **_parse_pairs(args.teacher_arg, "--teacher-arg"))
     n = mine(retriever, dataset, args.out, num_negatives=args.num_negatives, teacher=teacher,
              list_size=args.list_size, max_score_ratio=args.max_score_ratio or None, batch_size=args.batch_size,
              task=args.task)
@@ -102,7 +114,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else args.cache_dir
     results = run_evaluate(args.model, args.data, split=args.split, out_json=args.out, k=args.k,
                            batch_size=args.batch_size, cache_dir=cache, exact=not args.hnsw, task=args.task,
-                           device=args.device, dtype=args.dtype)
+                           device=args.device, dtype=args.dtype,
+                           model_kwargs=_parse_pairs(args.model_arg, "--model-arg"))
     print(format_table(results))
     if args.out:
         print(f"\nresults written to {args.out}")
@@ -135,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--batch-size", type=int, default=8)
     index.add_argument("--device", default=None)
     index.add_argument("--dtype", default=None, help="e.g. bfloat16")
+    index.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help=MODEL_ARG_HELP)
     index.add_argument("--quiet", action="store_true", help="no progress bar")
     index.set_defaults(func=_index)
 
@@ -166,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--batch-size", type=int, default=32)
     mine.add_argument("--device", default=None)
     mine.add_argument("--dtype", default=None)
+    mine.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help=MODEL_ARG_HELP)
+    mine.add_argument("--teacher-arg", action="append", default=[], metavar="KEY=VALUE",
+                      help="like --model-arg, for the teacher")
     mine.set_defaults(func=_mine)
 
     from unret.testing import cache_root
@@ -185,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--hnsw", action="store_true", help="search with the usearch index, not exactly")
     evaluate.add_argument("--device", default=None)
     evaluate.add_argument("--dtype", default=None)
+    evaluate.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help=MODEL_ARG_HELP.replace("the model", "every model"))
     evaluate.set_defaults(func=_evaluate)
 
     datasets = sub.add_parser("datasets", help="build offline benchmark sets")

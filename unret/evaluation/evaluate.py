@@ -278,8 +278,11 @@ def run_evaluate(
     dtype: str | None = None,
     measures: Sequence[str] = DEFAULT_MEASURES,
     show_progress: bool | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Evaluate every model on every BEIR folder (the body of ``unret evaluate``); one result dict each.
+
+    ``model_kwargs`` go to every ``from_pretrained`` (e.g. ``pretrained=`` for an OpenCLIP model).
 
     All data sets are loaded (and checked) before any model, and each model is loaded once. With
     ``out_json`` the results so far are rewritten after each pair, so an interrupted run keeps them.
@@ -290,7 +293,7 @@ def run_evaluate(
     results: list[dict[str, Any]] = []
     for name in models:
         t = time.perf_counter()
-        model = load_model(name, device=device, dtype=dtype)
+        model = load_model(name, device=device, dtype=dtype, **(model_kwargs or {}))
         load_s = time.perf_counter() - t
         for ds in datasets:
             result = evaluate(model, ds, split, k=k, batch_size=batch_size, cache_dir=cache_dir, exact=exact,
