@@ -73,6 +73,58 @@ def test_truncated_image_is_named_when_decoded(tmp_path, tiny_vl):
         tiny_vl.encode_documents(["fine", str(path)])
 
 
+def test_exif_orientation_is_applied_to_paths_and_open_images(tmp_path):
+    import numpy as np
+    from PIL import ImageOps
+
+    from tests.conftest import random_image
+
+    img = random_image(120, 90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: display rotated 90° clockwise
+    path = tmp_path / "phone.jpg"
+    img.save(path, exif=exif, quality=95)
+    upright = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+    assert upright.size == (90, 120)
+    for source in (path, Image.open(path)):
+        loaded = to_item(source).load_image()
+        assert loaded.size == (90, 120)
+        assert np.array_equal(np.asarray(loaded), np.asarray(upright))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text", "exact"),
+    [
+        ("utf-8-sig", "def f():\n    return 'naïve'\n", True),  # the BOM is dropped
+        ("utf-16", "def hello():\n    return 'world'\n", True),
+        ("cp1252", "/* Größe – “quoted” */\nint main(void) { return 0; }\n", True),
+        ("shift_jis", "// これは日本語のテキストです。検索エンジン\nint x = 1;\n", True),
+        ("cp1251", "// Привет мир, это тест кодировки\nint x = 1;\n", True),
+        # Single-byte Western text is ambiguous between code pages (detected as cp1257 here): the file is
+        # still read, its ASCII exactly, each accented letter as one character.
+        ("latin-1", "# café au lait, crème brûlée, déjà vu\ndef prix(x):\n    return x * 1.2  # à payer\n", False),
+    ],
+)
+def test_text_files_in_other_encodings_are_decoded(tmp_path, encoding, text, exact):
+    path = tmp_path / ("src.py" if "def " in text else "src.c")
+    path.write_bytes(text.encode(encoding))
+    item = to_item(path)
+    assert item.modality == "code"
+    if exact:
+        assert item.text == text
+    else:
+        assert len(item.text) == len(text)
+        assert [c if c.isascii() else "?" for c in item.text] == [c if c.isascii() else "?" for c in text]
+
+
+def test_binary_files_are_refused_by_name(tmp_path):
+    for name, data in (("blob.txt", bytes(range(256)) * 4), ("zeros.py", bytes(64))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        with pytest.raises(InputError, match=rf"input #1: .*{name} is not a text, code or image file"):
+            to_items(["fine", path])
+
+
 def test_empty_list_is_refused():
     with pytest.raises(InputError, match="no inputs"):
         to_items([])

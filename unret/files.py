@@ -1,7 +1,7 @@
 """Index folders of images, code and text files, skipping what cannot be read instead of aborting.
 
 One bad file among thousands should cost a warning, not the run: files are normalised one by one
-(missing, unreadable, non-UTF-8, not an image), and a file that only fails when decoded inside a batch
+(missing, unreadable, binary, not an image), and a file that only fails when decoded inside a batch
 (a truncated image) is dropped from that batch, which is then retried.
 """
 

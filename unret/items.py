@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from PIL import Image, UnidentifiedImageError
+import charset_normalizer
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 Modality = Literal["text", "code", "image", "image+text"]
 MODALITIES: tuple[str, ...] = ("text", "code", "image", "image+text")
@@ -38,6 +39,7 @@ CODE_LANGUAGES: dict[str, str] = {
     ".pl": "perl", ".hs": "haskell", ".ml": "ocaml", ".ex": "elixir", ".erl": "erlang", ".dart": "dart",
 }
 TEXT_EXTENSIONS = frozenset({".txt", ".md", ".rst", ".markdown", ".text", ".adoc", ".org", ".tex", ".html"})
+_EXIF_ORIENTATION = 0x0112
 _PATH_LIKE = re.compile(r"^\S+\.[A-Za-z0-9]{1,10}$")
 
 
@@ -120,7 +122,11 @@ def _bad(position: int | None, message: str) -> InputError:
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
-    """RGB with transparent regions on white (as qwen-vl-utils does), so alpha never turns black."""
+    """Upright RGB: the EXIF orientation applied (phone photos are stored sideways with a rotation tag,
+    and a path and ``Image.open(path)`` must embed alike), transparent regions on white (as qwen-vl-utils
+    does), so alpha never turns black."""
+    if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
+        img = ImageOps.exif_transpose(img)
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         background = Image.new("RGB", img.size, (255, 255, 255))
@@ -163,15 +169,27 @@ def _file_item(path: Path, position: int | None) -> Item:
     if not path.is_file():
         raise _bad(position, f"file not found: {path}")
     try:
-        content = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise _bad(position, f"{path} is not a UTF-8 text, code or image file") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise _bad(position, f"cannot read {path}: {exc}") from None
+    content = _decode_text(data)
+    if content is None:
+        raise _bad(position, f"{path} is not a text, code or image file (binary, or no text encoding fits)")
     _check_text(content, position, what=f"file {path}")
     if suffix in CODE_LANGUAGES:
         return Item("code", text=content, language=CODE_LANGUAGES[suffix], source=str(path))
     return Item("text", text=content, source=str(path))
+
+
+def _decode_text(data: bytes) -> str | None:
+    """UTF-8 (a BOM dropped) or, failing that, the encoding charset-normalizer finds (latin-1/cp1252
+    comments in C sources, Shift-JIS, UTF-16…); ``None`` for binary data."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        best = charset_normalizer.from_bytes(data).best()
+        text = None if best is None else str(best)
+    return None if text is None or "\x00" in text else text
 
 
 def looks_like_path(text: str) -> bool:

@@ -99,7 +99,7 @@ def test_images_respect_pixel_bounds(tiny_vl_path):
     r = UnifiedRetriever.from_pretrained(tiny_vl_path, min_pixels=min_pixels, max_pixels=max_pixels)
     from unret.items import to_item
 
-    for size in [(10, 10), (640, 480), (33, 300)]:
+    for size in [(10, 10), (640, 480), (33, 300), (1, 500), (3000, 2), (1, 1)]:  # 500:1 and 1500:1 padded
         batch = r.backbone.prepare([to_item(random_image(*size))])
         t, h, w = batch["image_grid_thw"][0].tolist()
         pixels = h * w * 14 * 14

@@ -30,6 +30,7 @@ from unret.items import Item
 from unret.prompts import PromptSet
 
 DEFAULT_MAX_LENGTH = 8192
+MAX_ASPECT_RATIO = 200  # transformers' smart_resize refuses images more elongated than this
 
 
 class QwenVLBackbone(Backbone):
@@ -80,8 +81,18 @@ class QwenVLBackbone(Backbone):
         return self.model.visual
 
     def resize(self, image: Image.Image) -> Image.Image:
-        """Resize to multiples of patch × merge size with min_pixels <= height × width <= max_pixels."""
+        """Resize to multiples of patch × merge size with min_pixels <= height × width <= max_pixels.
+
+        Images more elongated than 200:1 (page dividers, 1-pixel rules) are first padded with white on
+        their short side to 200:1, where Qwen's own preprocessing would refuse them.
+        """
         width, height = image.size
+        if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+            short = -(-max(width, height) // MAX_ASPECT_RATIO)  # ceil: long / short <= 200
+            size = (width, short) if width > height else (short, height)
+            canvas = Image.new("RGB", size, (255, 255, 255))
+            canvas.paste(image, ((size[0] - width) // 2, (size[1] - height) // 2))
+            image, (width, height) = canvas, size
         factor = self.patch_size * self.merge_size
         new_h, new_w = smart_resize(height, width, factor=factor, min_pixels=self.min_pixels,
                                     max_pixels=self.max_pixels)
