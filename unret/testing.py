@@ -189,6 +189,14 @@ def tiny_qwen2_path(cache_dir: str | Path | None = None, seed: int = 0, **config
     return _cached_build(f"tiny-qwen2-{_fingerprint({**cfg, 'seed': seed})}", build, cache_dir)
 
 
+def _mrope_text_config(**overrides) -> dict:
+    text = _tiny_text_config(**overrides)
+    # mrope sections (temporal, height, width) must sum to head_dim / 2, like 16+24+24 = 64 for 128-d heads.
+    s = text["hidden_size"] // text["num_attention_heads"] // 16
+    text.setdefault("rope_scaling", {"type": "mrope", "mrope_section": [2 * s, 3 * s, 3 * s]})
+    return text
+
+
 def tiny_qwen25_vl_path(
     cache_dir: str | Path | None = None,
     seed: int = 0,
@@ -201,11 +209,7 @@ def tiny_qwen25_vl_path(
     Saved as ``Qwen2_5_VLForConditionalGeneration``, the class of hub checkpoints, so loading it exercises
     the same ``AutoModel`` path (the LM head is ignored) as ``Qwen/Qwen2.5-VL-3B-Instruct``.
     """
-    text = _tiny_text_config(**text_overrides)
-    head_dim = text["hidden_size"] // text["num_attention_heads"]
-    # mrope sections (temporal, height, width) must sum to head_dim / 2, like 16+24+24 = 64 for 128-d heads.
-    s = head_dim // 16
-    text.setdefault("rope_scaling", {"type": "mrope", "mrope_section": [2 * s, 3 * s, 3 * s]})
+    text = _mrope_text_config(**text_overrides)
     vision = dict(
         depth=2,
         hidden_size=32,
@@ -221,6 +225,26 @@ def tiny_qwen25_vl_path(
         tokens_per_second=2,
     )
     vision.update(vision_overrides or {})
+    return _tiny_vl("qwen2.5-vl", text, vision, pixels, seed, cache_dir)
+
+
+def tiny_qwen2_vl_path(
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+    pixels: tuple[int, int] = TINY_VL_PIXELS,
+    vision_overrides: dict | None = None,
+    **text_overrides,
+) -> Path:
+    """A tiny random Qwen2-VL checkpoint (the architecture of GME-Qwen2-VL and DSE), laid out like the hub's."""
+    text = _mrope_text_config(**text_overrides)
+    vision = dict(depth=2, embed_dim=32, hidden_size=text["hidden_size"], mlp_ratio=2, num_heads=2, patch_size=14,
+                  spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
+    vision.update(vision_overrides or {})
+    return _tiny_vl("qwen2-vl", text, vision, pixels, seed, cache_dir)
+
+
+def _tiny_vl(family: str, text: dict, vision: dict, pixels: tuple[int, int], seed: int,
+             cache_dir: str | Path | None) -> Path:
     key = {"text": text, "vision": vision, "pixels": list(pixels), "seed": seed}
 
     def build(out: Path) -> None:
@@ -229,11 +253,18 @@ def tiny_qwen25_vl_path(
             Qwen2_5_VLConfig,
             Qwen2_5_VLForConditionalGeneration,
             Qwen2_5_VLProcessor,
+            Qwen2VLConfig,
+            Qwen2VLForConditionalGeneration,
             Qwen2VLImageProcessor,
+            Qwen2VLProcessor,
             Qwen2VLVideoProcessor,
         )
 
-        config = Qwen2_5_VLConfig(
+        config_class, model_class, processor_class = {
+            "qwen2.5-vl": (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor),
+            "qwen2-vl": (Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor),
+        }[family]
+        config = config_class(
             text_config=text,
             vision_config=vision,
             image_token_id=151655,
@@ -243,23 +274,20 @@ def tiny_qwen25_vl_path(
             tie_word_embeddings=True,
         )
         torch.manual_seed(seed)
-        model = Qwen2_5_VLForConditionalGeneration(config).eval()
+        model = model_class(config).eval()
         model.save_pretrained(out)
         min_pixels, max_pixels = pixels
         size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
-        processor = Qwen2_5_VLProcessor(
-            image_processor=Qwen2VLImageProcessor(
-                size=size, patch_size=vision["patch_size"], merge_size=vision["spatial_merge_size"]
-            ),
+        patch, merge = vision["patch_size"], vision["spatial_merge_size"]
+        processor = processor_class(
+            image_processor=Qwen2VLImageProcessor(size=size, patch_size=patch, merge_size=merge),
             tokenizer=build_qwen25_tokenizer(chat_template=QWEN25_VL_CHAT_TEMPLATE),
-            video_processor=Qwen2VLVideoProcessor(
-                size=size, patch_size=vision["patch_size"], merge_size=vision["spatial_merge_size"]
-            ),
+            video_processor=Qwen2VLVideoProcessor(size=size, patch_size=patch, merge_size=merge),
             chat_template=QWEN25_VL_CHAT_TEMPLATE,
         )
         processor.save_pretrained(out)
 
-    return _cached_build(f"tiny-qwen2.5-vl-{_fingerprint(key)}", build, cache_dir)
+    return _cached_build(f"tiny-{family}-{_fingerprint(key)}", build, cache_dir)
 
 
 def write_toy_retrieval_jsonl(path: str | Path, n: int = 48, num_negatives: int = 3, seed: int = 0) -> Path:

@@ -1,10 +1,10 @@
-"""Qwen2.5-VL backbone: parity with a plain transformers computation, and invariances."""
+"""Qwen2.5-VL (and Qwen2-VL) backbone: parity with a plain transformers computation, and invariances."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoProcessor, Qwen2_5_VLModel
+from transformers import AutoProcessor, Qwen2_5_VLModel, Qwen2VLModel
 
 from tests.conftest import random_image
 from unret import Code, UnifiedRetriever
@@ -16,11 +16,10 @@ ONE_WORD_PASSAGE = (
 )
 
 
-@pytest.fixture(scope="module")
-def reference(tiny_vl_path):
+def plain_transformers(path, model_class):
     """The plain transformers pipeline, written out independently of unret."""
-    processor = AutoProcessor.from_pretrained(tiny_vl_path)
-    model = Qwen2_5_VLModel.from_pretrained(tiny_vl_path).eval()
+    processor = AutoProcessor.from_pretrained(path)
+    model = model_class.from_pretrained(path).eval()
 
     def embed(content: list, images=None) -> torch.Tensor:
         messages = [{"role": "user", "content": content}]
@@ -33,6 +32,11 @@ def reference(tiny_vl_path):
         return last / last.norm()
 
     return embed
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_vl_path):
+    return plain_transformers(tiny_vl_path, Qwen2_5_VLModel)
 
 
 def test_text_matches_plain_transformers(tiny_vl, reference):
@@ -139,3 +143,24 @@ def test_supervised_preset_appends_eos_without_chat(tiny_vl_path):
     tokenizer = r.backbone.processor.tokenizer
     assert tokenizer.decode(ids) == "Query: what is rope<|endoftext|>"
     assert PRESETS["supervised"].resolve("query", "text").append_eos
+
+
+def test_qwen2_vl_checkpoints_match_plain_transformers_and_mix_modalities(image_files):
+    """Qwen2-VL (GME-Qwen2-VL, DSE) loads through the same backbone, image tokens and all."""
+    from unret.testing import tiny_qwen2_vl_path
+
+    path = tiny_qwen2_vl_path()
+    r = UnifiedRetriever.from_pretrained(path)
+    assert type(r.backbone.model).__name__ == "Qwen2VLModel"
+    reference = plain_transformers(path, Qwen2VLModel)
+    image = random_image(84, 56)
+    torch.testing.assert_close(
+        r.encode_documents(image),
+        reference([{"type": "image"}, {"type": "text", "text": ONE_WORD_IMAGE}], images=[image]), atol=1e-4, rtol=0)
+    text = "The quick brown fox jumps over the lazy dog."
+    torch.testing.assert_close(r.encode_documents(text),
+                               reference([{"type": "text", "text": ONE_WORD_PASSAGE.format(text)}]), atol=1e-4, rtol=0)
+    inputs = _mixed_inputs(image_files)
+    together = r.encode_documents(inputs, batch_size=len(inputs))
+    alone = torch.cat([r.encode_documents([x]) for x in inputs])
+    torch.testing.assert_close(together, alone, atol=1e-4, rtol=0)
