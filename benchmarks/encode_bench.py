@@ -156,6 +156,31 @@ def bare_loop(retriever: UnifiedRetriever, inputs: list, batch_size: int):
     return run
 
 
+def jpeg_decoding(retriever: UnifiedRetriever, n: int = 24, size: tuple[int, int] = (1600, 1200)) -> None:
+    """ms per JPEG file to reach the model's input size: full decode + resize vs. draft decode + resize."""
+    import tempfile
+
+    from PIL import Image
+
+    backbone = retriever.backbone
+    with tempfile.TemporaryDirectory() as tmp:
+        rng = random.Random(0)
+        paths = []
+        for i in range(n):
+            img = Image.linear_gradient("L").resize(size).convert("RGB")
+            img.paste(Image.effect_noise((size[0] // 4, size[1] // 4), 30).convert("RGB"),
+                      (rng.randint(0, size[0] // 2), rng.randint(0, size[1] // 2)))
+            paths.append(f"{tmp}/{i}.jpg")
+            img.save(paths[-1], quality=90)
+        items = [to_item(p) for p in paths]
+        full = timed(lambda: [backbone.input_image(item.load_image()) for item in items], 2)
+        draft = timed(lambda: backbone.load_images(items), 2)
+    target = backbone.target_size(*size)
+    print(f"\n{size[0]}x{size[1]} JPEG files → {target[0]}x{target[1]}: full decode + resize "
+          f"{full / n * 1e3:.2f} ms/image, draft decode + resize {draft / n * 1e3:.2f} ms/image "
+          f"({full / draft:.2f}x)")
+
+
 def report(retriever: UnifiedRetriever, args: argparse.Namespace) -> None:
     """The unret/bare table per modality, then sorted vs unsorted batching."""
     print(f"\n{'modality':<10} {'unret items/s':>14} {'bare items/s':>13} {'unret/bare':>11}")
@@ -214,6 +239,7 @@ def main() -> None:
         f"params), batch {args.batch_size}, {args.n} items/modality, {args.threads} threads, best of {args.repeats}"
     )
     report(retriever, args)
+    jpeg_decoding(retriever)
     print(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

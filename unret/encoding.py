@@ -3,11 +3,18 @@
 Sorting by estimated length before batching (as sentence-transformers does) keeps padding, and so wasted
 compute, small; each item's vector does not depend on its batch-mates (tested), so sorting changes speed,
 never results.
+
+When the inputs hold images and the forward leaves CPU cores idle (a GPU model, or fewer torch threads
+than cores), the next batch's images are decoded and resized in a background thread while the model runs
+the current batch (PIL releases the GIL while it decodes and resamples). A CPU forward on every core is
+not overlapped: a third busy thread stalls torch's OpenMP team (measured 0.67 → 0.47 of the bare loop).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import numpy as np
@@ -48,11 +55,11 @@ def encode_items(
     backbone.eval()
     try:
         desc = "encode queries" if role == "query" else "encode documents"
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
         with torch.inference_mode(), tqdm(total=len(items), disable=not show, desc=desc) as bar:
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                batch = backbone.prepare([items[i] for i in idx], role=role, task=task,
-                                         instruction=instruction, positions=idx)
+            for idx, batch_items in zip(batches, _with_images_loaded(backbone, items, batches), strict=True):
+                batch = backbone.prepare(batch_items, role=role, task=task, instruction=instruction,
+                                         positions=idx)
                 vectors = normalize(backbone(**to_device(batch, backbone.device)), truncate_dim)
                 if out is None:
                     out = torch.empty((len(items), vectors.shape[1]), dtype=torch.float32, device=target)
@@ -62,6 +69,36 @@ def encode_items(
         backbone.train(was_training)
     assert out is not None
     return out.cpu().numpy() if convert_to == "numpy" else out
+
+
+def _cores_to_spare(backbone: Backbone) -> bool:
+    """Whether a host thread can work during the forward without taking a core from it."""
+    if backbone.device.type != "cpu":
+        return True
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return torch.get_num_threads() < cores
+
+
+def _with_images_loaded(backbone: Backbone, items: Sequence[Item],
+                        batches: list[list[int]]) -> Iterator[Sequence[Item]]:
+    """Each batch's items, in order; with images, batch k + 1's are decoded in a thread during batch k."""
+    if len(batches) < 2 or not _cores_to_spare(backbone) or not any(item.has_image for item in items):
+        yield from ([items[i] for i in idx] for idx in batches)
+        return
+
+    def load(idx: list[int]) -> list[Item]:
+        return backbone.load_images([items[i] for i in idx], idx)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="unret-images") as pool:
+        pending = pool.submit(load, batches[0])
+        try:
+            for k in range(len(batches)):
+                loaded = pending.result()  # a bad image raises here, in batch order
+                if k + 1 < len(batches):
+                    pending = pool.submit(load, batches[k + 1])
+                yield loaded
+        finally:
+            pending.cancel()
 
 
 def as_output(vectors: torch.Tensor | np.ndarray, single: bool) -> Any:

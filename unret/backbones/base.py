@@ -7,11 +7,13 @@ prompts, tokenisation, image decoding; safe inside a DataLoader worker) builds a
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import nn
 
 from unret.backbones.pooling import normalize
@@ -43,6 +45,29 @@ class Backbone(nn.Module, ABC):
     def prepare(self, items: Sequence[Item], role: str = "document", task: str | None = None,
                 instruction: str | None = None, positions: Sequence[int] | None = None) -> dict[str, Any]:
         """Turn items into a batch of CPU tensors for ``forward`` (``positions`` name inputs in errors)."""
+
+    def load_images(self, items: Sequence[Item], positions: Sequence[int] | None = None) -> list[Item]:
+        """The items with their images decoded (and brought to this model's input size where it resizes).
+
+        Decoding and resizing are PIL's C code, which runs without the GIL: ``encode_items`` calls this one
+        batch ahead in a thread, so JPEG decoding overlaps the forward pass. ``prepare`` accepts both.
+        """
+        loaded = []
+        for i, item in enumerate(items):
+            if item.has_image:
+                image = item.load_image(positions[i] if positions is not None else i, fit=self.target_size)
+                image = self.input_image(image)
+                item = dataclasses.replace(item, image=image, size=image.size)
+            loaded.append(item)
+        return loaded
+
+    def target_size(self, width: int, height: int) -> tuple[int, int] | None:
+        """The (width, height) this model reads a ``width`` × ``height`` image at; None: not known up front."""
+        return None
+
+    def input_image(self, image: Image.Image) -> Image.Image:
+        """The decoded image as this model reads it (identity unless the backbone resizes up front)."""
+        return image
 
     @abstractmethod
     def forward(self, **batch: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,14 @@ DEFAULT_MAX_LENGTH = 8192
 MAX_ASPECT_RATIO = 200  # transformers' smart_resize refuses images more elongated than this
 
 
+def _padded_size(width: int, height: int) -> tuple[int, int]:
+    """The size after padding the short side so that long / short <= MAX_ASPECT_RATIO."""
+    if max(width, height) <= MAX_ASPECT_RATIO * min(width, height):
+        return width, height
+    short = -(-max(width, height) // MAX_ASPECT_RATIO)  # ceil
+    return (width, short) if width > height else (short, height)
+
+
 class QwenVLBackbone(Backbone):
     """Qwen2.5-VL encoder (``Qwen2_5_VLModel``) with last-token pooling."""
 
@@ -80,19 +88,12 @@ class QwenVLBackbone(Backbone):
     def vision_tower(self) -> torch.nn.Module:
         return self.model.visual
 
-    def resize(self, image: Image.Image) -> Image.Image:
-        """Resize to multiples of patch × merge size with min_pixels <= height × width <= max_pixels.
+    def input_image(self, image: Image.Image) -> Image.Image:
+        return self.resize(image)
 
-        Images more elongated than 200:1 (page dividers, 1-pixel rules) are first padded with white on
-        their short side to 200:1, where Qwen's own preprocessing would refuse them.
-        """
-        width, height = image.size
-        if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
-            short = -(-max(width, height) // MAX_ASPECT_RATIO)  # ceil: long / short <= 200
-            size = (width, short) if width > height else (short, height)
-            canvas = Image.new("RGB", size, (255, 255, 255))
-            canvas.paste(image, ((size[0] - width) // 2, (size[1] - height) // 2))
-            image, (width, height) = canvas, size
+    def target_size(self, width: int, height: int) -> tuple[int, int]:
+        """Multiples of patch × merge size with min_pixels <= height × width <= max_pixels (after padding)."""
+        width, height = _padded_size(width, height)
         factor = self.patch_size * self.merge_size
         new_h, new_w = smart_resize(height, width, factor=factor, min_pixels=self.min_pixels,
                                     max_pixels=self.max_pixels)
@@ -101,17 +102,32 @@ class QwenVLBackbone(Backbone):
                 new_h = max(factor, self.max_pixels // new_w // factor * factor)
             else:
                 new_w = max(factor, self.max_pixels // new_h // factor * factor)
-        if (new_w, new_h) == (width, height):
+        return new_w, new_h
+
+    def resize(self, image: Image.Image) -> Image.Image:
+        """Resize to :meth:`target_size`.
+
+        Images more elongated than 200:1 (page dividers, 1-pixel rules) are first padded with white on
+        their short side to 200:1, where Qwen's own preprocessing would refuse them. Large downscales
+        first reduce by an integer factor (``reducing_gap=3``, indistinguishable from a plain bicubic
+        resize and several times faster, as PIL's ``thumbnail`` does).
+        """
+        width, height = image.size
+        padded = _padded_size(width, height)
+        if padded != (width, height):
+            canvas = Image.new("RGB", padded, (255, 255, 255))
+            canvas.paste(image, ((padded[0] - width) // 2, (padded[1] - height) // 2))
+            image = canvas
+        target = self.target_size(width, height)
+        if target == image.size:
             return image
-        return image.resize((new_w, new_h), Image.Resampling.BICUBIC)
+        return image.resize(target, Image.Resampling.BICUBIC, reducing_gap=3.0)
 
     def prepare(self, items: Sequence[Item], role: str = "document", task: str | None = None,
                 instruction: str | None = None, positions: Sequence[int] | None = None) -> dict[str, Any]:
         self.check_modalities(items, positions)
-        images = []
-        for i, item in enumerate(items):
-            if item.has_image:
-                images.append(self.resize(item.load_image(positions[i] if positions is not None else i)))
+        items = self.load_images(items, positions)  # a no-op for items encode_items already loaded
+        images = [item.image for item in items if item.has_image]
         batch: dict[str, Any] = {}
         tokens_per_image: list[int] = []
         if images:

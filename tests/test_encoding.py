@@ -1,0 +1,75 @@
+"""Image loading for encoding: JPEG draft decoding, and loading one batch ahead in a thread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw, ImageOps
+
+from tests.conftest import random_image
+from unret import InputError
+from unret import encoding as encoding_module
+from unret.items import to_item
+
+
+def photo_like(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Smooth gradients and shapes (what JPEG is for), not noise."""
+    rng = np.random.default_rng(seed)
+    x, y = np.meshgrid(np.linspace(0, 1, width), np.linspace(0, 1, height))
+    rgb = np.stack([x, y, (x + y) / 2], axis=-1) * 255
+    img = Image.fromarray(rgb.astype(np.uint8))
+    draw = ImageDraw.Draw(img)
+    for _ in range(12):
+        x0, y0 = int(rng.integers(0, width - 50)), int(rng.integers(0, height - 50))
+        draw.ellipse([x0, y0, x0 + width // 6, y0 + height // 6], fill=tuple(int(c) for c in rng.integers(0, 256, 3)))
+    return img
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_large_jpegs_are_draft_decoded_close_to_a_full_decode(tiny_vl, tmp_path, orientation):
+    backbone = tiny_vl.backbone
+    path = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    photo_like(1600, 1200).save(path, quality=92, exif=exif)
+    full = ImageOps.exif_transpose(Image.open(path)).convert("RGB")  # the plain decode, upright
+    target = backbone.target_size(*full.size)
+
+    drafted = to_item(path).load_image(fit=backbone.target_size)
+    assert drafted.size[0] >= target[0] and drafted.size[1] >= target[1]  # never below what the model reads
+    assert drafted.size[0] < full.size[0]  # decoded at a reduced scale
+    assert (drafted.size[0] > drafted.size[1]) == (full.size[0] > full.size[1])  # upright, like the full decode
+
+    via_path = backbone.load_images([to_item(path)])[0].image
+    via_full = backbone.resize(full)
+    assert via_path.size == via_full.size == target
+    diff = np.abs(np.asarray(via_path, np.float32) - np.asarray(via_full, np.float32))
+    assert diff.mean() < 2.0, diff.mean()  # of 255: the same picture
+
+
+def test_loading_ahead_in_a_thread_gives_the_same_vectors_and_errors(tiny_vl, tmp_path, monkeypatch):
+    paths = []
+    for i in range(7):
+        paths.append(tmp_path / f"{i}.jpg")
+        random_image(60 + 20 * i, 90, seed=i).save(paths[-1])
+    inputs = ["a caption-free text", *paths, (paths[0], "with a caption")]
+    monkeypatch.setattr(encoding_module, "_cores_to_spare", lambda backbone: False)
+    inline = tiny_vl.encode_documents(inputs, batch_size=2)
+    monkeypatch.setattr(encoding_module, "_cores_to_spare", lambda backbone: True)
+    ahead = tiny_vl.encode_documents(inputs, batch_size=2)
+    torch.testing.assert_close(ahead, inline, atol=0, rtol=0)
+
+    broken = tmp_path / "cut.png"
+    random_image(64, 64).save(broken)
+    broken.write_bytes(broken.read_bytes()[:200])  # the header parses; decoding fails in the thread
+    with pytest.raises(InputError, match=r"input #8: corrupt or unreadable image .*cut.png"):
+        tiny_vl.encode_documents([*inputs[:8], broken], batch_size=2, sort_by_length=False)
+
+
+def test_cores_to_spare_follows_torch_threads(tiny_vl, monkeypatch):
+    monkeypatch.setattr(encoding_module.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    assert not encoding_module._cores_to_spare(tiny_vl.backbone)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert encoding_module._cores_to_spare(tiny_vl.backbone)
