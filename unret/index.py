@@ -62,7 +62,7 @@ def fastest_dtype(metric: str = "cos") -> str:
     Without hardware kernels usearch falls back to scalar code ("serial"), which is slower than f32's.
     """
     for dtype in AUTO_DTYPE_ORDER:
-        if Index(ndim=64, metric=metric, dtype=dtype).hardware_acceleration != "serial":
+        if getattr(Index(ndim=64, metric=metric, dtype=dtype), "hardware_acceleration", "serial") != "serial":
             return dtype
     return "f32"
 
