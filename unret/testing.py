@@ -243,6 +243,21 @@ def tiny_qwen2_vl_path(
     return _tiny_vl("qwen2-vl", text, vision, pixels, seed, cache_dir)
 
 
+def tiny_qwen3_vl_path(cache_dir: str | Path | None = None, seed: int = 0,
+                       pixels: tuple[int, int] = (32 * 32 * 4, 32 * 32 * 16), vision_overrides: dict | None = None,
+                       **text_overrides) -> Path:
+    """A tiny random Qwen3-VL checkpoint (16-px patches, interleaved mrope, deepstack), laid out like the hub's."""
+    text = _tiny_text_config(**{"head_dim": 16, **text_overrides})
+    s = text["head_dim"] // 16  # mrope sections sum to head_dim / 2
+    text.setdefault("rope_scaling", {"rope_type": "default", "mrope_section": [2 * s, 3 * s, 3 * s],
+                                     "mrope_interleaved": True})
+    vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=text["hidden_size"],
+                  patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64,
+                  deepstack_visual_indexes=[0], in_channels=3)
+    vision.update(vision_overrides or {})
+    return _tiny_vl("qwen3-vl", text, vision, pixels, seed, cache_dir)
+
+
 def _tiny_vl(family: str, text: dict, vision: dict, pixels: tuple[int, int], seed: int,
              cache_dir: str | Path | None) -> Path:
     key = {"text": text, "vision": vision, "pixels": list(pixels), "seed": seed}
@@ -258,11 +273,17 @@ def _tiny_vl(family: str, text: dict, vision: dict, pixels: tuple[int, int], see
             Qwen2VLImageProcessor,
             Qwen2VLProcessor,
             Qwen2VLVideoProcessor,
+            Qwen3VLConfig,
+            Qwen3VLForConditionalGeneration,
+            Qwen3VLProcessor,
         )
+        from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
-        config_class, model_class, processor_class = {
-            "qwen2.5-vl": (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor),
-            "qwen2-vl": (Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor),
+        config_class, model_class, processor_class, video_class = {
+            "qwen2.5-vl": (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
+                           Qwen2VLVideoProcessor),
+            "qwen2-vl": (Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor, Qwen2VLVideoProcessor),
+            "qwen3-vl": (Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor, Qwen3VLVideoProcessor),
         }[family]
         config = config_class(
             text_config=text,
@@ -282,7 +303,7 @@ def _tiny_vl(family: str, text: dict, vision: dict, pixels: tuple[int, int], see
         processor = processor_class(
             image_processor=Qwen2VLImageProcessor(size=size, patch_size=patch, merge_size=merge),
             tokenizer=build_qwen25_tokenizer(chat_template=QWEN25_VL_CHAT_TEMPLATE),
-            video_processor=Qwen2VLVideoProcessor(size=size, patch_size=patch, merge_size=merge),
+            video_processor=video_class(size=size, patch_size=patch, merge_size=merge),
             chat_template=QWEN25_VL_CHAT_TEMPLATE,
         )
         processor.save_pretrained(out)

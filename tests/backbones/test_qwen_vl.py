@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoProcessor, Qwen2_5_VLModel, Qwen2VLModel
+from transformers import AutoProcessor, Qwen2_5_VLModel, Qwen2VLModel, Qwen3VLModel
 
 from tests.conftest import random_image
 from unret import Code, UnifiedRetriever
@@ -145,15 +145,18 @@ def test_supervised_preset_appends_eos_without_chat(tiny_vl_path):
     assert PRESETS["supervised"].resolve("query", "text").append_eos
 
 
-def test_qwen2_vl_checkpoints_match_plain_transformers_and_mix_modalities(image_files):
-    """Qwen2-VL (GME-Qwen2-VL, DSE) loads through the same backbone, image tokens and all."""
-    from unret.testing import tiny_qwen2_vl_path
+@pytest.mark.parametrize("family", ["qwen2-vl", "qwen3-vl"])
+def test_other_qwen_vl_generations_match_plain_transformers_and_mix_modalities(image_files, family):
+    """Qwen2-VL (GME-Qwen2-VL, DSE) and Qwen3-VL (16-px patches, deepstack) load through the same backbone."""
+    from unret import testing
 
-    path = tiny_qwen2_vl_path()
+    path, model_class = {"qwen2-vl": (testing.tiny_qwen2_vl_path(), Qwen2VLModel),
+                         "qwen3-vl": (testing.tiny_qwen3_vl_path(), Qwen3VLModel)}[family]
     r = UnifiedRetriever.from_pretrained(path)
-    assert type(r.backbone.model).__name__ == "Qwen2VLModel"
-    reference = plain_transformers(path, Qwen2VLModel)
-    image = random_image(84, 56)
+    assert type(r.backbone.model) is model_class
+    reference = plain_transformers(path, model_class)
+    factor = r.backbone.patch_size * r.backbone.merge_size
+    image = random_image(3 * factor, 2 * factor)  # multiples of the patch grid inside the bounds: no resize
     torch.testing.assert_close(
         r.encode_documents(image),
         reference([{"type": "image"}, {"type": "text", "text": ONE_WORD_IMAGE}], images=[image]), atol=1e-4, rtol=0)

@@ -13,7 +13,7 @@ from unret.backbones.open_clip import PREFIX as OPEN_CLIP_PREFIX
 from unret.backbones.open_clip import OpenCLIPBackbone, is_open_clip_folder
 from unret.backbones.qwen_vl import QwenVLBackbone
 
-VL_MODEL_TYPES = frozenset({"qwen2_5_vl", "qwen2_vl"})  # Qwen2-VL: GME-Qwen2-VL, DSE
+VL_MODEL_TYPES = frozenset({"qwen2_5_vl", "qwen2_vl", "qwen3_vl"})  # Qwen2-VL: GME-Qwen2-VL, DSE
 KINDS: dict[str, type[Backbone]] = {"hf_text": HFTextBackbone, "qwen_vl": QwenVLBackbone, "fused": FusedBackbone,
                                     "open_clip": OpenCLIPBackbone}
 
@@ -55,7 +55,7 @@ def resolve_model(name_or_path: str) -> str:
     from unret import testing
 
     builders = {"tiny-qwen2.5-vl": testing.tiny_qwen25_vl_path, "tiny-qwen2": testing.tiny_qwen2_path,
-                "tiny-qwen2-vl": testing.tiny_qwen2_vl_path}
+                "tiny-qwen2-vl": testing.tiny_qwen2_vl_path, "tiny-qwen3-vl": testing.tiny_qwen3_vl_path}
     name = str(name_or_path)[len(TESTING_PREFIX):]
     if name not in builders:
         raise ValueError(f"unknown testing model {name_or_path!r}; choose one of "
