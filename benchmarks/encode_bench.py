@@ -18,11 +18,13 @@ language and N vision blocks (a CPU smoke test of the GPU path).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
-import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import torch
+from peak_memory import PeakMemory
 
 from unret import Code, UnifiedRetriever
 from unret.backbones.base import to_device
@@ -200,6 +202,38 @@ def report(retriever: UnifiedRetriever, args: argparse.Namespace) -> None:
     print(f"{'':<14} {args.n / t_sorted:>15.1f} {args.n / t_unsorted:>17.1f} {t_unsorted / t_sorted:>9.2f}")
 
 
+def load_retriever(config: str, device: str, layers: int | None, attn: str = "sdpa") -> UnifiedRetriever:
+    if config == "3b":
+        return real_architecture(device, attn, layers)
+    return UnifiedRetriever.from_pretrained(tiny_qwen25_vl_path(**CONFIGS[config]), device=device)
+
+
+def memory_run(runner: str, modality: str, args: argparse.Namespace) -> float:
+    """MiB one encoding pass adds over what is loaded before it (model; the bare loop's prepared batches)."""
+    torch.set_num_threads(args.threads)
+    retriever = load_retriever(args.config, args.device, args.layers)
+    inputs = corpus(modality, args.n, large_images=args.config == "3b")
+    run = (bare_loop(retriever, inputs, args.batch_size) if runner == "bare"
+           else lambda: retriever.encode_documents(inputs, batch_size=args.batch_size))
+    with PeakMemory() as memory:
+        run()
+    return memory.added
+
+
+def memory_table(args: argparse.Namespace) -> None:
+    """Peak memory added by one pass, unret vs bare, each in a fresh process (allocator state not shared)."""
+    where = "GPU memory" if args.device.startswith("cuda") else "resident memory"
+    print(f"\n{'modality':<10} {'unret MiB':>10} {'bare MiB':>9} {'unret/bare':>11}   ({where} added by one pass)")
+    context = multiprocessing.get_context("spawn")
+    for modality in ("text", "code", "image"):
+        added = {}
+        for runner in ("unret", "bare"):
+            with ProcessPoolExecutor(1, mp_context=context) as pool:  # workers exit cleanly, unlike Pool's
+                added[runner] = pool.submit(memory_run, runner, modality, args).result()
+        ratio = added["unret"] / added["bare"] if added["bare"] > 0.5 else float("nan")
+        print(f"{modality:<10} {added['unret']:>10.1f} {added['bare']:>9.1f} {ratio:>11.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", choices=[*sorted(CONFIGS), "3b"], default="tiny")
@@ -230,17 +264,16 @@ def main() -> None:
             if args.device.startswith("cuda"):
                 print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
             del retriever
+        memory_table(args)
         return
-    overrides = dict(CONFIGS[args.config])
-    path = tiny_qwen25_vl_path(**overrides)
-    retriever = UnifiedRetriever.from_pretrained(path, device=args.device)
+    retriever = load_retriever(args.config, args.device, args.layers)
     print(
         f"model: {args.config} Qwen2.5-VL ({sum(p.numel() for p in retriever.backbone.parameters()) / 1e6:.1f}M "
         f"params), batch {args.batch_size}, {args.n} items/modality, {args.threads} threads, best of {args.repeats}"
     )
     report(retriever, args)
     jpeg_decoding(retriever)
-    print(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    memory_table(args)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import statistics
-import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import lightning as L
 import torch
+from peak_memory import PeakMemory
 
 from unret.testing import tiny_qwen25_vl_path, write_toy_retrieval_jsonl
 from unret.training.data import JsonlDataset, RetrievalCollator
@@ -75,31 +75,6 @@ def lightning_steps(module: RetrieverModule, batches: list[dict]) -> list[float]
     return timer.times
 
 
-class PeakMemory:
-    """Peak resident memory (MiB) while the block runs: /proc/self/statm sampled every 2 ms (CPU) or
-    ``torch.cuda.max_memory_allocated`` (GPU). Model loading happens before the block, so it is excluded."""
-
-    def __enter__(self) -> PeakMemory:
-        self.peak, self._stop = 0.0, threading.Event()
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE")
-        while not self._stop.wait(0.002):
-            with open("/proc/self/statm") as f:
-                self.peak = max(self.peak, int(f.read().split()[1]) * page / 2**20)
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        if torch.cuda.is_available():
-            self.peak = torch.cuda.max_memory_allocated() / 2**20
-
-
 def run(runner: str, path: str, checkpointing: bool, lora: bool, args: argparse.Namespace) -> tuple[float, float]:
     """One (runner, setting) in this process: (median s/step after 2 warm-up steps, peak MiB)."""
     torch.set_num_threads(args.threads)
@@ -131,8 +106,8 @@ def main() -> None:
     for checkpointing, lora in [(False, False), (True, False), (False, True), (True, True)]:
         results = {}
         for runner in ("bare", "lightning"):
-            with context.Pool(1) as pool:
-                results[runner] = pool.apply(run, (runner, path, checkpointing, lora, args))
+            with ProcessPoolExecutor(1, mp_context=context) as pool:  # workers exit cleanly, unlike Pool's
+                results[runner] = pool.submit(run, runner, path, checkpointing, lora, args).result()
         (t_bare, m_bare), (t_lit, m_lit) = results["bare"], results["lightning"]
         label = f"checkpointing={'on' if checkpointing else 'off'}, lora={'on' if lora else 'off'}"
         print(f"{label:<28} {t_bare:>12.3f} {t_lit:>17.3f} {t_lit / t_bare:>15.2f} {m_bare:>14.0f} {m_lit:>19.0f} "
