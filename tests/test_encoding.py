@@ -73,3 +73,17 @@ def test_cores_to_spare_follows_torch_threads(tiny_vl, monkeypatch):
     assert not encoding_module._cores_to_spare(tiny_vl.backbone)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     assert encoding_module._cores_to_spare(tiny_vl.backbone)
+
+
+def test_encoding_a_model_in_training_mode_uses_eval_mode_and_restores_it(minilm_path):
+    """Dropout must be off while encoding (vectors deterministic), and a module mid-training stays in train()."""
+    from unret import UnifiedRetriever
+
+    r = UnifiedRetriever.from_pretrained(minilm_path)
+    texts = ["a sentence about rivers", "def f(x): return x"]
+    reference = r.encode_documents(texts)
+    assert not r.backbone.training
+    r.backbone.train()
+    torch.testing.assert_close(r.encode_documents(texts), reference, atol=0, rtol=0)
+    assert r.backbone.training and all(m.training for m in r.backbone.modules())
+    r.backbone.eval()

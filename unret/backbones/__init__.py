@@ -94,4 +94,4 @@ def load_backbone(name_or_path: str, kind: str | None = None, dtype: str | torch
     backbone = KINDS[kind].from_pretrained(name_or_path, dtype=resolve_dtype(dtype), **kwargs)
     if device is not None:
         backbone.to(device)
-    return backbone
+    return backbone.eval()  # inference by default (training modules call .train()); no dropout
