@@ -440,11 +440,15 @@ class VectorIndex:
         for shard in self._shards:
             if len(shard) == 0:
                 continue
-            shard.expansion_search = max(self._expansion_search, 2 * fetch)
-            try:
+            beam = max(self._expansion_search, 2 * fetch)
+            if beam == self._expansion_search:  # the common case (k <= ef / 2): no setting round trip
                 matches = shard.search(q, fetch)
-            finally:
-                shard.expansion_search = self._expansion_search
+            else:
+                shard.expansion_search = beam
+                try:
+                    matches = shard.search(q, fetch)
+                finally:
+                    shard.expansion_search = self._expansion_search
             if len(q) == 1:  # usearch returns unpadded Matches for a single query
                 parts[0].append(matches.keys)
             else:  # BatchMatches: rows are padded with key 0 past counts
