@@ -94,7 +94,9 @@ def _cores_to_spare(backbone: Backbone) -> bool:
 def _with_images_loaded(backbone: Backbone, items: Sequence[Item],
                         batches: list[list[int]]) -> Iterator[Sequence[Item]]:
     """Each batch's items, in order; with images, batch k + 1's are decoded in a thread during batch k."""
-    if len(batches) < 2 or not _cores_to_spare(backbone) or not any(item.has_image for item in items):
+    reads_images = "image" in backbone.modalities  # else prepare() refuses image items by name
+    if len(batches) < 2 or not reads_images or not _cores_to_spare(backbone) or not any(
+            item.has_image for item in items):
         yield from ([items[i] for i in idx] for idx in batches)
         return
 
