@@ -31,14 +31,16 @@ def test_direct_backend_equals_the_transformers_call(which, tiny_vl_path, reques
     path = tiny_vl_path if which == "qwen" else request.getfixturevalue("minilm_path")
     tokenizer = AutoTokenizer.from_pretrained(path)
     pt = PromptTokenizer(tokenizer)
-    assert pt._backend is not None, "a fast tokenizer should take the direct path"
+    assert pt._direct, "a fast tokenizer should take the direct path"
     texts = corpus()
     for add_special in (False, True):
         expected = tokenizer(texts, add_special_tokens=add_special, split_special_tokens=True)["input_ids"]
         assert pt._tokenize(texts, add_special) == expected
-    # MiniLM's tokenizer.json ships with truncation at 128 tokens: the private copy must not inherit it
-    # (unret cuts only the item's text, to max_length, itself).
+    # MiniLM's tokenizer.json ships with truncation at 128 tokens: the direct path must not apply it
+    # (unret cuts only the item's text, to max_length, itself), even after a truncating user call.
+    tokenizer(["x"], truncation=True, max_length=8, padding="max_length")
     assert len(pt._tokenize([" ".join(["word"] * 1000)], False)[0]) == 1000
+    assert pt._tokenize(["hi"], False) == tokenizer(["hi"], add_special_tokens=False)["input_ids"]  # unpadded
 
 
 def test_falls_back_to_transformers_when_the_backend_disagrees(tiny_vl_path, monkeypatch):
@@ -48,4 +50,4 @@ def test_falls_back_to_transformers_when_the_backend_disagrees(tiny_vl_path, mon
         return [[0, *ids] for ids in tokenizer(runs, add_special_tokens=add)["input_ids"]]
 
     monkeypatch.setattr(PromptTokenizer, "_call_tokenizer", disagreeing)
-    assert PromptTokenizer(tokenizer)._backend is None
+    assert not PromptTokenizer(tokenizer)._direct

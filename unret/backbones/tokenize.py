@@ -13,7 +13,6 @@ the assistant prefix and the EOS that last-token pooling reads are never cut off
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -71,36 +70,38 @@ class PromptTokenizer:
                 "input_ids"]
         )
         self._layouts: dict[tuple[Prompt, bool, bool], Layout] = {}
-        self._backend = self._direct_backend()
+        self._direct = self._direct_backend_agrees()
 
-    def _direct_backend(self):
-        """A private copy of a fast tokenizer's Rust backend, or None to go through transformers.
+    def _direct_backend_agrees(self) -> bool:
+        """Whether calling the fast tokenizer's Rust backend directly reproduces the transformers call.
 
-        Calling the backend's ``encode_batch_fast`` skips transformers' per-call wrapping (~30 % of
-        tokenisation time). The copy has truncation and padding off (a tokenizer.json may ship with
-        them on) and splits special-token text as plain text; it is used only if it reproduces the
-        transformers call on a probe string.
+        ``encode_batch_fast`` on the backend skips transformers' per-call wrapping (~30 % of tokenisation
+        time). Each call first puts the backend in the state transformers' own call would (truncation and
+        padding off — a tokenizer.json may ship with them on —, special-token text split as plain text),
+        and the direct path is used only if it matches the transformers call on a probe string.
         """
         backend = getattr(self.tokenizer, "backend_tokenizer", None)
         if backend is None or not hasattr(backend, "encode_batch_fast"):
-            return None
-        backend = copy.deepcopy(backend)
-        backend.no_truncation()
-        backend.no_padding()
+            return False
+        return all(self._encode_direct([_PROBE], add_special)[0] == self._call_tokenizer([_PROBE], add_special)[0]
+                   for add_special in (False, True))
+
+    def _encode_direct(self, runs: list[str], add_special_tokens: bool) -> list[list[int]]:
+        backend = self.tokenizer.backend_tokenizer
+        if backend.truncation is not None:
+            backend.no_truncation()
+        if backend.padding is not None:
+            backend.no_padding()
         backend.encode_special_tokens = True
-        for add_special in (False, True):
-            direct = backend.encode_batch_fast([_PROBE], add_special_tokens=add_special)[0].ids
-            if direct != self._call_tokenizer([_PROBE], add_special)[0]:
-                return None
-        return backend
+        return [e.ids for e in backend.encode_batch_fast(runs, add_special_tokens=add_special_tokens)]
 
     def _call_tokenizer(self, runs: list[str], add_special_tokens: bool) -> list[list[int]]:
         return self.tokenizer(runs, add_special_tokens=add_special_tokens, split_special_tokens=True,
                               verbose=False)["input_ids"]
 
     def _tokenize(self, runs: list[str], add_special_tokens: bool) -> list[list[int]]:
-        if self._backend is not None:
-            return [e.ids for e in self._backend.encode_batch_fast(runs, add_special_tokens=add_special_tokens)]
+        if self._direct:
+            return self._encode_direct(runs, add_special_tokens)
         return self._call_tokenizer(runs, add_special_tokens)
 
     def layout(self, prompt: Prompt, has_image: bool, has_text: bool) -> Layout:
