@@ -122,7 +122,7 @@ class VectorIndex:
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         if dtype == "auto":
-            dtype = fastest_dtype(metric) if metric in METRICS else "f32"
+            dtype = fastest_dtype(metric)
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be 'auto' or one of {DTYPES}, got {dtype!r}")
         if dtype == "i8" and metric == "ip":
