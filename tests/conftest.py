@@ -16,6 +16,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(int(os.environ.get("UNRET_TEST_THREADS", "2")))
 
 
+@pytest.fixture
+def one_thread():
+    """For modules of tiny computations (``pytestmark = pytest.mark.usefixtures("one_thread")``): one torch
+    thread, restored afterwards so other test modules keep their setting."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def tiny_vl_path():
     from unret.testing import tiny_qwen25_vl_path

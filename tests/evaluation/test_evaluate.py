@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from unret import Code
@@ -15,13 +14,7 @@ from unret.evaluation.evaluate import evaluate, format_table, run_evaluate
 from unret.evaluation.metrics import DEFAULT_MEASURES, evaluate_run, read_trec_run
 from unret.items import Text
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

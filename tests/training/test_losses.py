@@ -26,14 +26,7 @@ from unret.training.losses import (
     normalize_teacher_scores,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These tests are tiny: one thread, restored afterwards so other test modules keep their setting."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --------------------------------------------------------------------------------------------------
