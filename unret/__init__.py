@@ -13,7 +13,13 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Code": "unret.items",
-    "InputError": "unret.items",
+    "DataFormatError": "unret.errors",
+    "Hit": "unret.index",
+    "IndexCorruptError": "unret.errors",
+    "InputError": "unret.errors",
+    "ModelMismatchError": "unret.errors",
+    "ReadOnlyIndexError": "unret.errors",
+    "UnretError": "unret.errors",
     "Item": "unret.items",
     "Text": "unret.items",
     "Prompt": "unret.prompts",
@@ -21,10 +27,22 @@ _EXPORTS = {
     "UnifiedRetriever": "unret.retriever",
 }
 
-__all__ = ["Code", "InputError", "Item", "Prompt", "PromptSet", "Text", "UnifiedRetriever", "__version__"]
+__all__ = [
+    "Code", "DataFormatError", "Hit", "IndexCorruptError", "InputError", "Item", "ModelMismatchError", "Prompt",
+    "PromptSet", "ReadOnlyIndexError", "Text", "UnifiedRetriever", "UnretError", "__version__",
+]
 
 if TYPE_CHECKING:
-    from unret.items import Code, InputError, Item, Text
+    from unret.errors import (
+        DataFormatError,
+        IndexCorruptError,
+        InputError,
+        ModelMismatchError,
+        ReadOnlyIndexError,
+        UnretError,
+    )
+    from unret.index import Hit
+    from unret.items import Code, Item, Text
     from unret.prompts import Prompt, PromptSet
     from unret.retriever import UnifiedRetriever
 

@@ -37,6 +37,8 @@ import numpy as np
 import torch
 from usearch.index import Index
 
+from unret.errors import IndexCorruptError, ManifestMismatchError, ReadOnlyIndexError
+
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CATALOG = "catalog.sqlite"
@@ -65,14 +67,6 @@ def fastest_dtype(metric: str = "cos") -> str:
         if getattr(Index(ndim=64, metric=metric, dtype=dtype), "hardware_acceleration", "serial") != "serial":
             return dtype
     return "f32"
-
-
-class IndexCorruptError(ValueError):
-    """A saved index is missing a file, or a file is truncated or fails its checksum."""
-
-
-class ManifestMismatchError(ValueError):
-    """A saved index is intact but is not the one the caller expected (dimension or model)."""
 
 
 @dataclass(frozen=True)
@@ -280,7 +274,7 @@ class VectorIndex:
 
     def _check_writable(self) -> None:
         if self._read_only:
-            raise RuntimeError("this VectorIndex was loaded with view=True (memory-mapped, read-only); "
+            raise ReadOnlyIndexError("this VectorIndex was loaded with view=True (memory-mapped, read-only); "
                                "load it with view=False to add or remove")
 
     def _new_shard(self) -> Index:

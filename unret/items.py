@@ -26,6 +26,8 @@ from typing import Any, Literal
 import charset_normalizer
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from unret.errors import InputError
+
 Modality = Literal["text", "code", "image", "image+text"]
 MODALITIES: tuple[str, ...] = ("text", "code", "image", "image+text")
 
@@ -41,18 +43,6 @@ CODE_LANGUAGES: dict[str, str] = {
 TEXT_EXTENSIONS = frozenset({".txt", ".md", ".rst", ".markdown", ".text", ".adoc", ".org", ".tex", ".html"})
 _EXIF_ORIENTATION = 0x0112
 _PATH_LIKE = re.compile(r"^\S+\.[A-Za-z0-9]{1,10}$")
-
-
-class InputError(ValueError):
-    """An input unret cannot embed; the message names the input (its position and value).
-
-    ``position`` is the input's index in the call (None when unknown), so callers that index many files
-    can skip the bad one and go on.
-    """
-
-    def __init__(self, message: str, position: int | None = None):
-        super().__init__(message)
-        self.position = position
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import torch
 from unret.backbones import Backbone, load_backbone
 from unret.backbones.base import PROBE_TOLERANCE, probe_drift, probe_vector
 from unret.encoding import as_output, encode_items
-from unret.index import Hit, ManifestMismatchError, VectorIndex, Where
+from unret.errors import ManifestMismatchError, ReadOnlyIndexError
+from unret.index import Hit, VectorIndex, Where
 from unret.items import Item, to_items
 
 CONFIG_NAME = "unret_config.json"
@@ -160,7 +161,7 @@ class UnifiedRetriever:
                 raise ValueError(f"got {len(items)} inputs but {len(metadata)} metadata entries")
         index = self._index(create=True)
         if index.read_only:  # refuse before spending time on encoding
-            raise RuntimeError("this index was loaded with view=True (read-only); load it with view=False to add")
+            raise ReadOnlyIndexError("this index was loaded with view=True (read-only); load it with view=False to add")
         vectors = self.encode_documents(items, batch_size=batch_size, show_progress=show_progress,
                                         convert_to="numpy")
         index.add(ids, vectors, [item.modality for item in items],

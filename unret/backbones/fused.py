@@ -27,16 +27,13 @@ from safetensors.torch import load_file, save_file
 from unret.backbones.base import PROBE_TOLERANCE, Backbone, probe_drift, probe_vector
 from unret.backbones.cache import EmbeddingCache, item_key
 from unret.backbones.pooling import normalize
+from unret.errors import FusionMismatchError
 from unret.fusion import FusionHead, build_head
 from unret.items import Item
 
 FUSION_CONFIG = "fusion.json"
 HEAD_WEIGHTS = "fusion_head.safetensors"
 SIDES = ("a", "b")
-
-
-class FusionMismatchError(ValueError):
-    """A fusion head loaded with backbones other than the ones it was trained on."""
 
 
 class FusedBackbone(Backbone):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unret.errors import DataFormatError
 from unret.items import IMAGE_EXTENSIONS, MODALITIES, Code, Text
 
 ItemSpec = Text | Code | Path | tuple[Path, str]
@@ -34,15 +35,6 @@ Qrels = dict[str, dict[str, int]]
 
 QRELS_HEADER = ("query-id", "corpus-id", "score")
 _KNOWN_KEYS = frozenset({"_id", "title", "text", "code", "language", "image", "modality", "metadata"})
-
-
-class DataFormatError(ValueError):
-    """A malformed line in a data set file; the message starts with ``file:line``."""
-
-    def __init__(self, path: str | os.PathLike, line: int | None, message: str):
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {message}")
-        self.path, self.line = str(path), line
 
 
 @dataclass

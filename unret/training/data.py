@@ -29,12 +29,13 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from unret.errors import UnretError
 from unret.items import InputError, Item, to_item
 
 log = logging.getLogger(__name__)
 
 
-class DataError(ValueError):
+class DataError(UnretError, ValueError):
     """A malformed training record; the message names the file and line."""
 
 

@@ -1,0 +1,57 @@
+"""One family of errors, so callers can catch ``UnretError`` and still tell the causes apart.
+
+Every class also derives from the built-in it historically was (``ValueError``, ``RuntimeError``), so code
+written against those keeps working. The lowest layer: it imports nothing from unret.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+class UnretError(Exception):
+    """Base of every error unret raises on purpose (bad input, bad data, a damaged or mismatched index)."""
+
+
+class InputError(UnretError, ValueError):
+    """An input unret cannot embed; the message names the input (its position and value).
+
+    ``position`` is the input's index in the call (None when unknown), so callers that index many files
+    can skip the bad one and go on.
+    """
+
+    def __init__(self, message: str, position: int | None = None):
+        super().__init__(message)
+        self.position = position
+
+
+class DataFormatError(UnretError, ValueError):
+    """A malformed line in a data set or training file; the message starts with ``file:line``."""
+
+    def __init__(self, path: str | os.PathLike, line: int | None, message: str):
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path, self.line = str(path), line
+
+
+class IndexCorruptError(UnretError, ValueError):
+    """A saved index is missing a file, or a file is truncated, altered or fails its checksum."""
+
+
+class ModelMismatchError(UnretError, ValueError):
+    """Saved state (an index, a fusion head) is intact but belongs to another model, dimension or backbone."""
+
+
+# The names these had before they were merged; same class, so ``except`` clauses written for them still work.
+ManifestMismatchError = ModelMismatchError
+FusionMismatchError = ModelMismatchError
+
+
+class ReadOnlyIndexError(UnretError, RuntimeError):
+    """A write (add, remove, save over) to an index opened read-only (``view=True``)."""
+
+
+__all__ = [
+    "DataFormatError", "FusionMismatchError", "IndexCorruptError", "InputError", "ManifestMismatchError",
+    "ModelMismatchError", "ReadOnlyIndexError", "UnretError",
+]
