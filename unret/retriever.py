@@ -18,9 +18,9 @@ import torch
 from unret.backbones import Backbone, load_backbone
 from unret.backbones.base import PROBE_TOLERANCE, probe_drift, probe_vector
 from unret.encoding import as_output, encode_items
-from unret.errors import ManifestMismatchError, ReadOnlyIndexError
+from unret.errors import InputError, ManifestMismatchError, ReadOnlyIndexError
 from unret.index import Hit, VectorIndex, Where
-from unret.items import Item, to_items
+from unret.items import MODALITIES, Item, to_items
 
 CONFIG_NAME = "unret_config.json"
 INDEX_DIR = "index"
@@ -177,6 +177,7 @@ class UnifiedRetriever:
         filter hits; ``exact=True`` searches by brute force instead of HNSW.
         """
         index = self._index()
+        _check_modality(modality)
         items, single = to_items(queries)
         vectors = self.encode_queries(items, task=task, instruction=instruction, batch_size=batch_size,
                                       convert_to="numpy")
@@ -241,6 +242,14 @@ class UnifiedRetriever:
                 )
         retriever.index = index
         return retriever
+
+
+def _check_modality(modality: str | Sequence[str] | None) -> None:
+    """An unknown modality (a typo such as ``"imgae"``) raises instead of silently matching nothing."""
+    wanted = [modality] if isinstance(modality, str) else list(modality or [])
+    unknown = [m for m in wanted if m not in MODALITIES]
+    if unknown:
+        raise InputError(f"unknown modality {unknown[0]!r}; choose from {list(MODALITIES)}")
 
 
 def _item_metadata(item: Item, user: Mapping[str, Any] | None) -> dict[str, Any]:

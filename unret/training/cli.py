@@ -14,17 +14,16 @@ from lightning.pytorch.cli import LightningCLI
 from unret.training.data import RetrievalDataModule
 from unret.training.module import RetrieverModule
 
-SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run LightningCLI with unret's module and data module (``--help`` lists every option)."""
+def main(argv: Sequence[str] | None = None, prog: str = "lightning") -> None:
+    """Run LightningCLI with unret's module and data module (``--help`` lists every option); ``prog`` is the
+    command name its help shows (``unret`` when called as ``unret fit``)."""
     LightningCLI(
         RetrieverModule,
         RetrievalDataModule,
         args=None if argv is None else list(argv),  # None: LightningCLI reads sys.argv itself
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"prog": "unret", "default_env": False},
+        parser_kwargs={"prog": prog, "default_env": False},
     )
 
 
