@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import itertools
 import json.decoder
 import re
 import sysconfig
@@ -100,10 +101,10 @@ def test_text_windows_fit_the_budget_and_overlap():
                             ".txt")
     assert len(chunks) > 3
     line_cost = [approximate_tokens(line) + 1 for line in text.splitlines()]
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert sum(line_cost[a.start_line - 1 : a.end_line]) <= budget
         shared = range(b.start_line, a.end_line + 1)
-        assert 0 < len(shared) and sum(line_cost[n - 1] for n in shared) <= overlap
+        assert len(shared) > 0 and sum(line_cost[n - 1] for n in shared) <= overlap
     assert chunks[0].start_line == 1 and chunks[-1].end_line == len(text.splitlines())
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import random_image
 from unret import UnifiedRetriever
 from unret.corpus import canonical_id
 from unret.files import chunk_settings, index_paths, indexed_sources
-from tests.conftest import random_image
 
 STDLIB = Path(argparse.__file__).parent
 

@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     index.add_argument("--save-every", type=non_negative_float, default=60.0, metavar="SECONDS",
                        help="save progress at most this often while indexing (Ctrl-C keeps what was saved "
                             "and what finished since)")
+    index.add_argument("--commit-every", type=positive_int, default=128, metavar="ITEMS",
+                       help="items embedded between two commits to the index (the unit Ctrl-C keeps)")
     index.add_argument("--batch-size", type=positive_int, default=8)
     add_model_args(index)
     index.add_argument("--model-arg", action="append", type=key_value, default=[], metavar="KEY=VALUE",
@@ -93,7 +95,7 @@ def run_index(args: argparse.Namespace) -> int:
               "longer chunks are truncated", file=sys.stderr)
     report = index_paths(retriever, args.paths, batch_size=args.batch_size, show_progress=not args.quiet,
                          settings=settings, sync=args.sync, checkpoint=lambda: retriever.save(out),
-                         save_every=args.save_every)
+                         save_every=args.save_every, group_items=args.commit_every)
     files = report.new_files + report.changed_files
     if retriever.index is not None and (report.added or report.removed or not (out / CONFIG_NAME).exists()):
         retriever.save(out)
