@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 import bm25s
 import numpy as np
 
-from unret.evaluation.data import ItemSpec, spec_text
 from unret.evaluation.metrics import Run
+from unret.items import ItemSpec, spec_text
 
 _CHUNK = re.compile(r"\w+")
 # camelCase / PascalCase / ACRONYMWord / digits (identifiers with non-ASCII letters split on "_" only).
