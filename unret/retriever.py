@@ -19,7 +19,7 @@ from unret.backbones import Backbone, load_backbone
 from unret.backbones.base import PROBE_TOLERANCE, probe_drift, probe_vector
 from unret.encoding import as_output, encode_items
 from unret.errors import ManifestMismatchError, ReadOnlyIndexError
-from unret.index import Hit, VectorIndex, Where
+from unret.index import Hit, VectorIndex, Where, create_index
 from unret.items import Item, to_items
 
 CONFIG_NAME = "unret_config.json"
@@ -136,7 +136,7 @@ class UnifiedRetriever:
                 raise RuntimeError("this retriever has no index yet: add() documents or load() a saved one")
             model = {**self.model_ref, "backbone": self.backbone.config().get("kind"), "dim": self.dim,
                      "fingerprint": self.fingerprint()}
-            self.index = VectorIndex(self.dim, metric="cos", model=model)
+            self.index = create_index(self.dim, metric="cos", model=model)
         return self.index
 
     def add(self, inputs: Any | Iterable[Any], ids: Sequence[str] | None = None,

@@ -142,27 +142,20 @@ def encode_corpus(retriever: UnifiedRetriever, dataset: RetrievalDataset, batch_
 
 def exact_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], qids: Sequence[str],
                  k: int) -> Run:
-    """Brute-force top-``k`` by inner product (cosine on unret's normalised vectors), chunked over queries."""
-    import torch
+    """Brute-force top-``k`` by inner product (cosine on unret's normalised vectors): ``unret.index.topk``."""
+    from unret.index import topk
 
-    d = torch.from_numpy(np.ascontiguousarray(docs, dtype=np.float32))
-    k = min(k, d.shape[0])
-    chunk = max(1, min(1024, _SCORE_BUDGET // max(1, d.shape[0])))
-    run: Run = {}
-    for start in range(0, len(qids), chunk):
-        q = torch.from_numpy(np.ascontiguousarray(queries[start : start + chunk], dtype=np.float32))
-        scores, rows = torch.topk(q @ d.T, k, dim=1)  # (chunk, k)
-        for qid, srow, rrow in zip(qids[start : start + chunk], scores.tolist(), rows.tolist(), strict=True):
-            run[qid] = {doc_ids[r]: s for r, s in zip(rrow, srow, strict=True)}
-    return run
+    rows, scores = topk(queries, docs, k, budget=_SCORE_BUDGET)
+    return {qid: {doc_ids[r]: s for r, s in zip(rrow, srow, strict=True)}
+            for qid, rrow, srow in zip(qids, rows.tolist(), scores.tolist(), strict=True)}
 
 
 def index_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], qids: Sequence[str],
                  k: int, modalities: Sequence[str]) -> Run:
-    """Top-``k`` through unret's ``VectorIndex`` (HNSW), i.e. what a deployed index would return."""
-    from unret.index import VectorIndex
+    """Top-``k`` through unret's index (HNSW), i.e. what a deployed index would return."""
+    from unret.index import create_index
 
-    index = VectorIndex(docs.shape[1], metric="cos")
+    index = create_index(docs.shape[1], metric="cos")
     index.add(list(doc_ids), docs, list(modalities))
     hits = index.search(queries, k=min(k, len(doc_ids)))
     return {qid: {h.id: h.score for h in row} for qid, row in zip(qids, hits, strict=True)}
