@@ -28,6 +28,7 @@ import numpy as np
 from unret.evaluation.bm25 import BM25
 from unret.evaluation.data import RetrievalDataset, load_beir, spec_modality
 from unret.evaluation.metrics import DEFAULT_MEASURES, Run, evaluate_run, per_query, write_trec_run
+from unret.names import is_lexical
 
 if TYPE_CHECKING:
     from unret.retriever import UnifiedRetriever
@@ -67,7 +68,7 @@ def _short(name: str) -> str:
 def load_model(name: str, device: str | None = None, dtype: str | None = None,
                **kwargs: Any) -> UnifiedRetriever | str:
     """``"bm25"`` stays a name; anything else is loaded with ``UnifiedRetriever.from_pretrained``."""
-    if name.lower() == BM25_NAME:
+    if is_lexical(name):
         return BM25_NAME
     from unret.retriever import UnifiedRetriever
 
