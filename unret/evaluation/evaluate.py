@@ -30,6 +30,7 @@ import numpy as np
 from unret.evaluation.data import RetrievalDataset, load_beir
 from unret.evaluation.metrics import DEFAULT_MEASURES, Run, evaluate_run, per_query, write_trec_run
 from unret.evaluation.retrievers import build_retriever, exact_search, index_search
+from unret.names import is_lexical
 from unret.search import check_mode
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def _short(name: str) -> str:
 def load_model(name: str, device: str | None = None, dtype: str | None = None,
                **kwargs: Any) -> UnifiedRetriever | str:
     """``"bm25"`` stays a name; anything else is loaded with ``UnifiedRetriever.from_pretrained``."""
-    if name.lower() == BM25_NAME:
+    if is_lexical(name):
         return BM25_NAME
     from unret.retriever import UnifiedRetriever
 
