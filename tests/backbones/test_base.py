@@ -18,7 +18,7 @@ from unret.backbones.identity import (
     probe_vector,
 )
 from unret.errors import InputError
-from unret.items import Code, to_item
+from unret.items import Code, Item, to_item
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -47,8 +47,11 @@ def test_load_images_decodes_and_applies_the_models_input_size(image_files):
     loaded = toy.load_images([to_item(png), to_item("text stays text")])
     assert loaded[0].image.size == (5, 5) and loaded[0].size == (5, 5) and loaded[0].image.mode == "RGB"
     assert loaded[1].text == "text stays text" and loaded[1].image is None
+    damaged = Item("image", image=corrupt)  # passed the header check, then the file broke
     with pytest.raises(InputError, match="input #3: corrupt or unreadable image"):
-        toy.load_images([to_item(png), to_item(png), to_item(png), to_item(corrupt)])
+        toy.load_images([to_item(png), to_item(png), to_item(png), damaged])
+    with pytest.raises(InputError, match="input #12: corrupt or unreadable image"):
+        toy.load_images([damaged], positions=[12])
 
 
 def test_prepare_accepts_items_with_images_already_loaded(image_files):

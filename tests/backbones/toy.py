@@ -38,6 +38,11 @@ class ToyBackbone(Backbone):
         self.proj = torch.nn.Linear(DIM, DIM)
         self.image_size = image_size
 
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, dtype: torch.dtype | None = None, **kwargs: Any) -> ToyBackbone:
+        """``"toy:SEED"``: no files; the seed picks the weights."""
+        return cls(seed=int(str(name_or_path).rsplit(":", 1)[-1]), **kwargs)
+
     @property
     def dim(self) -> int:
         return DIM

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from PIL import Image
@@ -25,11 +25,18 @@ class Backbone(nn.Module, ABC):
 
     #: modalities this backbone can read; others raise a clear error in ``prepare``.
     modalities: frozenset[str] = frozenset({"text", "code"})
+    #: the registry name, set once by ``unret.backbones.registry.register`` and written into saved configs.
+    kind: ClassVar[str] = ""
 
     def __init__(self, prompts: str | PromptSet, max_length: int | None = None):
         super().__init__()
         self.prompts = get_prompt_set(prompts)
         self.max_length = max_length
+
+    @classmethod
+    @abstractmethod
+    def from_pretrained(cls, name_or_path: str, dtype: torch.dtype | None = None, **kwargs: Any) -> Backbone:
+        """Load from a hub name or folder; settings a backbone does not use are accepted and ignored."""
 
     @property
     @abstractmethod
@@ -74,7 +81,7 @@ class Backbone(nn.Module, ABC):
 
     def config(self) -> dict[str, Any]:
         """What ``unret.backbones.load_backbone`` needs to rebuild this backbone (JSON-serialisable)."""
-        return {"prompts": self.prompts.to_dict(), "max_length": self.max_length}
+        return {"kind": self.kind, "prompts": self.prompts.to_dict(), "max_length": self.max_length}
 
     def save(self, path: str) -> None:  # pragma: no cover - overridden by every concrete backbone
         raise NotImplementedError

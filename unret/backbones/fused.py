@@ -31,6 +31,7 @@ from unret.backbones.base import Backbone
 from unret.backbones.cache import EmbeddingCache
 from unret.backbones.identity import model_digest, probe_mismatch, probe_vector
 from unret.backbones.pooling import normalize
+from unret.backbones.registry import register
 from unret.errors import FusionMismatchError
 from unret.fusion import FusionHead, build_head
 from unret.items import Item
@@ -41,6 +42,11 @@ HEAD_WEIGHTS = "fusion_head.safetensors"
 SIDES = ("a", "b")
 
 
+def _claims(name_or_path: str, revision: str | None = None) -> bool:
+    return (Path(name_or_path) / FUSION_CONFIG).is_file()
+
+
+@register("fused", claims=_claims)
 class FusedBackbone(Backbone):
     """``head(a(item), b(item))``, L2-normalised; ``a`` is typically the coder, ``b`` the VL model."""
 
@@ -129,7 +135,7 @@ class FusedBackbone(Backbone):
         return self.head.out_dim
 
     def config(self) -> dict[str, Any]:
-        return {"kind": "fused", "cache_dir": self.cache_dir}
+        return {"kind": self.kind, "cache_dir": self.cache_dir}
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
