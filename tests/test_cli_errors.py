@@ -168,14 +168,6 @@ def test_help_lists_every_subcommand_and_version(capsys):
     assert capsys.readouterr().out.strip() == f"unret {__version__}"
 
 
-def test_lightning_help_names_lightning(capsys):
-    from unret.training.cli import main as lightning_main
-
-    with pytest.raises(SystemExit):
-        lightning_main(["--help"])
-    assert capsys.readouterr().out.startswith("usage: lightning ")
-
-
 def _cli(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1"}
     return subprocess.Popen([sys.executable, "-m", "unret.cli", *args], stdout=subprocess.PIPE,

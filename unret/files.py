@@ -156,7 +156,7 @@ def index_paths(retriever, paths: Iterable[str | Path], batch_size: int = 8, sho
         try:
             if stale:
                 with interrupted.critical():
-                    retriever._index(create=True).remove(stale)
+                    retriever.remove(stale)
                     report.removed += len(stale)
             _embed_all(retriever, todo, known, settings, batch_size, report, show_progress, group_items,
                        checkpoint, save_every, interrupted)
@@ -215,10 +215,9 @@ def _embed_group(retriever, group: list[tuple[SourceFile, list]], known: dict, b
     new_ids = set(ids)
     old = [i for file, _ in group for i in known.get(file.id, {}).get("ids", []) if i not in new_ids]
     with interrupted.critical():  # a commit is never cut in half by Ctrl-C
-        index = retriever._index(create=True)
         if old:
-            index.remove(old)
-        index.add(ids, vectors, [item.modality for item in items], metas)
+            retriever.remove(old)
+        retriever.add_encoded(ids, vectors, items, metas)
     report.removed += len(old)
     report.added += ids
     report.truncated += [i for i, m in zip(ids, metas, strict=True) if m.get("truncated")]

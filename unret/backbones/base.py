@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from PIL import Image
 from torch import nn
 
-from unret.backbones.pooling import normalize
-from unret.items import InputError, Item, to_item
+from unret.items import InputError, Item
 from unret.prompts import PromptSet, get_prompt_set
 
 
@@ -26,11 +25,18 @@ class Backbone(nn.Module, ABC):
 
     #: modalities this backbone can read; others raise a clear error in ``prepare``.
     modalities: frozenset[str] = frozenset({"text", "code"})
+    #: the registry name, set once by ``unret.backbones.registry.register`` and written into saved configs.
+    kind: ClassVar[str] = ""
 
     def __init__(self, prompts: str | PromptSet, max_length: int | None = None):
         super().__init__()
         self.prompts = get_prompt_set(prompts)
         self.max_length = max_length
+
+    @classmethod
+    @abstractmethod
+    def from_pretrained(cls, name_or_path: str, dtype: torch.dtype | None = None, **kwargs: Any) -> Backbone:
+        """Load from a hub name or folder; settings a backbone does not use are accepted and ignored."""
 
     @property
     @abstractmethod
@@ -75,7 +81,7 @@ class Backbone(nn.Module, ABC):
 
     def config(self) -> dict[str, Any]:
         """What ``unret.backbones.load_backbone`` needs to rebuild this backbone (JSON-serialisable)."""
-        return {"prompts": self.prompts.to_dict(), "max_length": self.max_length}
+        return {"kind": self.kind, "prompts": self.prompts.to_dict(), "max_length": self.max_length}
 
     def save(self, path: str) -> None:  # pragma: no cover - overridden by every concrete backbone
         raise NotImplementedError
@@ -95,25 +101,6 @@ class Backbone(nn.Module, ABC):
         """Embeddings (len(items), dim) for one batch, on the backbone's device."""
         batch = self.prepare(items, role=role, **kwargs)
         return self(**to_device(batch, self.device))
-
-
-# A fixed input whose vector fingerprints a model: equal probe vectors mean interchangeable vectors, whatever the
-# model is called or where it is stored. Saved indexes and fusion heads record it and refuse a model that drifts.
-PROBE = "unret probe: one embedding space for text, code and images."
-PROBE_TOLERANCE = 1e-3
-
-
-def probe_vector(backbone: Backbone, truncate_dim: int | None = None) -> list[float]:
-    """The backbone's document vector for :data:`PROBE` (Matryoshka-truncated like its outputs), rounded."""
-    vector = normalize(backbone.embed([to_item(PROBE)]), truncate_dim)[0]
-    return [round(x, 6) for x in vector.cpu().tolist()]
-
-
-def probe_drift(got: Sequence[float], expected: Sequence[float]) -> float:
-    """Largest difference between two probe vectors (infinite when their dimensions differ)."""
-    if len(got) != len(expected):
-        return float("inf")
-    return max(abs(a - b) for a, b in zip(got, expected, strict=True))
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

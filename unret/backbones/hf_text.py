@@ -18,6 +18,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from unret.backbones.base import Backbone
 from unret.backbones.pooling import POOLING_STRATEGIES, Pooling, normalize, pool
+from unret.backbones.registry import register
 from unret.backbones.tokenize import PromptTokenizer, pad_batch
 from unret.items import Item
 from unret.prompts import PromptSet
@@ -49,6 +50,7 @@ def sentence_transformers_settings(path: str | Path) -> dict[str, Any]:
     return settings
 
 
+@register("hf_text", default=True)
 class HFTextBackbone(Backbone):
     """A Hugging Face ``AutoModel`` text retriever with a configurable pooling strategy."""
 
@@ -109,7 +111,7 @@ class HFTextBackbone(Backbone):
         return normalize(pool(hidden, attention_mask, self.pooling))  # (batch_size, hidden_size)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "kind": "hf_text", "pooling": self.pooling, "padding_side": self.padding_side}
+        return {**super().config(), "pooling": self.pooling, "padding_side": self.padding_side}
 
     def save(self, path: str | Path) -> None:
         self.model.save_pretrained(path)

@@ -27,10 +27,12 @@ import torch
 
 from unret.backbones.base import Backbone
 from unret.backbones.pooling import normalize
+from unret.backbones.registry import register
 from unret.items import Item
+from unret.names import OPEN_CLIP_PREFIX
 from unret.prompts import CONTENT, PromptSet
 
-PREFIX = "open_clip:"
+PREFIX = OPEN_CLIP_PREFIX
 CONFIG_FILE = "open_clip_config.json"  # open_clip's hub / ``local-dir:`` layout
 WEIGHTS_FILE = "open_clip_model.safetensors"
 LOCAL_DIR = "local-dir:"
@@ -63,6 +65,11 @@ def _check_pretrained(arch: str, pretrained: str | None) -> None:
                          "(or pass a local weights file)")
 
 
+def _claims(name_or_path: str, revision: str | None = None) -> bool:
+    return str(name_or_path).startswith(PREFIX) or is_open_clip_folder(name_or_path)
+
+
+@register("open_clip", claims=_claims)
 class OpenCLIPBackbone(Backbone):
     """An open_clip CLIP model: text/code via the text tower, images via the image tower, in one batch."""
 
@@ -154,7 +161,7 @@ class OpenCLIPBackbone(Backbone):
         return normalize(out)  # image+text rows: the renormalised sum of both unit vectors
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "kind": "open_clip", "pretrained": self.pretrained}
+        return {**super().config(), "pretrained": self.pretrained}
 
     def save(self, path: str | os.PathLike) -> None:
         """Write open_clip's hub layout: ``open_clip_config.json`` + safetensors weights (+ HF tokenizer)."""

@@ -25,6 +25,7 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from unret.backbones.base import Backbone
 from unret.backbones.pooling import normalize, pool
+from unret.backbones.registry import register
 from unret.backbones.tokenize import PromptTokenizer, pad_batch
 from unret.items import Item
 from unret.prompts import PromptSet
@@ -41,6 +42,7 @@ def _padded_size(width: int, height: int) -> tuple[int, int]:
     return (width, short) if width > height else (short, height)
 
 
+@register("qwen_vl", model_types=("qwen2_5_vl", "qwen2_vl", "qwen3_vl"))  # Qwen2-VL: GME, DSE
 class QwenVLBackbone(Backbone):
     """Qwen2.5-VL encoder (``Qwen2_5_VLModel``) with last-token pooling."""
 
@@ -171,7 +173,7 @@ class QwenVLBackbone(Backbone):
         return normalize(pool(hidden, attention_mask, "last"))
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "kind": "qwen_vl", "min_pixels": self.min_pixels,
+        return {**super().config(), "min_pixels": self.min_pixels,
                 "max_pixels": self.max_pixels, "padding_side": self.padding_side}
 
     def save(self, path: str | Path) -> None:

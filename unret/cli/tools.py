@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="like --model-arg, for the teacher")
     mine.set_defaults(func=_mine)
 
-    from unret.testing import cache_root
+    from unret.paths import embeddings_cache_dir
 
     evaluate = sub.add_parser("evaluate", help="nDCG@10 / Recall / MRR on BEIR- or CoIR-format folders")
     evaluate.add_argument("--model", action="append", required=True,
@@ -61,10 +61,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("-k", type=positive_int, default=100, help="retrieval depth")
     evaluate.add_argument("--task", default=None, help="named query instruction, e.g. nl2code")
     evaluate.add_argument("--batch-size", type=positive_int, default=16)
-    evaluate.add_argument("--cache-dir", default=str(cache_root() / "embeddings"),
+    evaluate.add_argument("--cache-dir", default=str(embeddings_cache_dir()),
                           help="corpus embedding cache (keyed by model and corpus fingerprints)")
     evaluate.add_argument("--no-cache", action="store_true")
     evaluate.add_argument("--hnsw", action="store_true", help="search with the usearch index, not exactly")
+    evaluate.add_argument("--mode", action="append", choices=["dense", "lexical", "hybrid"],
+                          help="retriever for each model (repeatable; default dense; bm25 is always lexical)")
     add_model_args(evaluate)
     evaluate.add_argument("--model-arg", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                           help=MODEL_ARG_HELP.replace("the model", "every model"))
@@ -102,7 +104,7 @@ def _mine(args: argparse.Namespace) -> int:
     for name in (args.model, args.teacher):
         if name:
             check_model(name)
-    from unret.evaluation.data import load_beir
+    from unret.formats import load_beir
     from unret.training.mining import mine
 
     dataset = load_beir(args.data, args.split)
@@ -128,7 +130,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else args.cache_dir
     results = run_evaluate(args.model, args.data, split=args.split, out_json=args.out, k=args.k,
                            batch_size=args.batch_size, cache_dir=cache, exact=not args.hnsw, task=args.task,
-                           device=args.device, dtype=args.dtype, model_kwargs=pairs(args.model_arg))
+                           device=args.device, dtype=args.dtype, model_kwargs=pairs(args.model_arg),
+                           modes=args.mode or ["dense"])
     print(format_table(results))
     if args.out:
         print(f"\nresults written to {args.out}")

@@ -7,7 +7,9 @@ that ships a ``lightning`` script overwrites one or the other (pip does so silen
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lightning.pytorch.cli import LightningCLI
 
@@ -15,15 +17,20 @@ from unret.training.data import RetrievalDataModule
 from unret.training.module import RetrieverModule
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "lightning") -> None:
-    """Run LightningCLI with unret's module and data module (``--help`` lists every option); ``prog`` is the
-    command name its help shows (``unret`` when called as ``unret fit``)."""
+def program_name(argv: Sequence[str] | None = None) -> str:
+    """The command the user typed, for usage lines: ``lightning`` or ``unret`` (``python -m``: ``unret``)."""
+    name = Path(sys.argv[0]).name if argv is None and sys.argv and sys.argv[0] else "unret"
+    return "unret" if name.endswith(".py") or name in ("-c", "-m", "") else name
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run LightningCLI with unret's module and data module (``--help`` lists every option)."""
     LightningCLI(
         RetrieverModule,
         RetrievalDataModule,
         args=None if argv is None else list(argv),  # None: LightningCLI reads sys.argv itself
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"prog": prog, "default_env": False},
+        parser_kwargs={"prog": program_name(argv), "default_env": False},
     )
 
 
