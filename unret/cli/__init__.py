@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if words and words[0] in tools.LIGHTNING_COMMANDS:
         from unret.training.cli import main as lightning_main
 
-        lightning_main(words, prog="unret")
+        lightning_main(words)  # given argv, its usage lines say `unret`
         return 0
     args = build_parser().parse_args(words)
     debug = args.debug or os.environ.get("UNRET_DEBUG", "") not in ("", "0")
