@@ -218,7 +218,7 @@ def test_disk_full_names_the_path_and_keeps_the_previous_save(tmp_path, monkeypa
 
 def test_non_string_metadata_keys_are_refused():
     ix = small()
-    for meta in ({1: "one", True: "t"}, {"nested": {2: "x"}}, {"list": [{None: 1}]}):
+    for meta in ({1: "one", "1": "str"}, {True: "t"}, {"nested": {2: "x"}}, {"list": [{None: 1}]}):
         with pytest.raises(TypeError, match="metadata of id 'k' has a non-string key"):
             ix.add(["k"], unit(1, 8), "text", [meta])
     assert "k" not in ix

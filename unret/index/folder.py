@@ -124,6 +124,18 @@ def recover(path: Path) -> Path:
     return path
 
 
+def drop_backup(path: Path) -> None:
+    """Delete ``.<name>.old`` left by a save killed after its swap; call holding the exclusive lock.
+
+    Only while ``path`` holds a complete index (its manifest appears only by the rename of a complete
+    folder), so the last complete copy is never the one deleted. Best effort (read-only folders keep it).
+    """
+    backup = backup_of(path)
+    if (path / MANIFEST).is_file() and (backup.exists() or backup.is_symlink()):
+        with contextlib.suppress(OSError):
+            _remove(backup)
+
+
 def swap_in(tmp: Path, path: Path) -> None:
     """Replace ``path`` by the complete folder ``tmp``; call holding the exclusive lock.
 

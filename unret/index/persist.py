@@ -69,10 +69,11 @@ def load(cls: type[VectorIndex], path: str | os.PathLike, view: bool, expected_m
     """Load the index at ``path`` under a shared lock, after putting back a save a crash left aside."""
     path = folder.real_path(path)
     folder.clean_stale(path)
-    source = path
-    if not (path / folder.MANIFEST).exists() and (folder.backup_of(path) / folder.MANIFEST).exists():
-        with folder.locked(path, exclusive=True):  # a crash between a save's renames: put it back
+    source, backup = path, folder.backup_of(path)
+    if backup.exists() or backup.is_symlink():  # left by a crash: between a save's renames, or after them
+        with folder.locked(path, exclusive=True):
             source = folder.recover(path)
+            folder.drop_backup(path)
     with folder.locked(source, exclusive=False):
         return _load(cls, source, view, expected_model, expected_dim)
 
