@@ -17,7 +17,7 @@ import torch
 
 from unret.atomic import atomic_write_text
 from unret.backbones import Backbone, load_backbone
-from unret.backbones.base import PROBE_TOLERANCE, probe_drift, probe_vector
+from unret.backbones.identity import PROBE_TOLERANCE, probe_drift, probe_vector
 from unret.encoding import as_output, encode_items
 from unret.errors import IndexCorruptError, ManifestMismatchError, ReadOnlyIndexError
 from unret.index import Hit, VectorIndex, Where, create_index
