@@ -17,6 +17,7 @@ from unret.backbones.open_clip import OpenCLIPBackbone
 from unret.backbones.peft_adapter import adapter_base
 from unret.backbones.qwen_vl import QwenVLBackbone
 from unret.backbones.registry import REGISTRY, backbone_class, detect_kind, register
+from unret.backbones.st_backbone import SentenceTransformerBackbone
 from unret.names import OPEN_CLIP_PREFIX, TESTING_PREFIX, resolve_model
 
 VL_MODEL_TYPES = REGISTRY["qwen_vl"].model_types
@@ -27,8 +28,8 @@ KINDS: dict[str, type[Backbone]] = {kind: r.cls for kind, r in REGISTRY.items()}
 
 __all__ = [
     "FUSION_CONFIG", "KINDS", "OPEN_CLIP_PREFIX", "TESTING_PREFIX", "VL_MODEL_TYPES", "Backbone", "FusedBackbone",
-    "HFTextBackbone", "OpenCLIPBackbone", "QwenVLBackbone", "backbone_class", "detect_kind", "load_backbone",
-    "register", "resolve_dtype", "resolve_model",
+    "HFTextBackbone", "OpenCLIPBackbone", "QwenVLBackbone", "SentenceTransformerBackbone", "backbone_class",
+    "detect_kind", "load_backbone", "register", "resolve_dtype", "resolve_model",
 ]
 
 

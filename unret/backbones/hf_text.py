@@ -29,9 +29,21 @@ DEFAULT_LLM_MAX_LENGTH = 8192
 
 
 def is_decoder(config) -> bool:
-    """Causal LMs pool the last token; bidirectional encoders pool the mean."""
+    """Causal LMs pool the last token; bidirectional encoders pool the mean.
+
+    A checkpoint saved as the bare model (``Qwen2Model``, as sentence-transformers saves it) no longer says
+    ``…ForCausalLM``: its ``model_type`` then decides (causal-LM families that have no masked-LM head).
+    """
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
     architectures = getattr(config, "architectures", None) or []
-    return bool(getattr(config, "is_decoder", False)) or any(a.endswith("ForCausalLM") for a in architectures)
+    if bool(getattr(config, "is_decoder", False)) or any(a.endswith("ForCausalLM") for a in architectures):
+        return True
+    model_type = getattr(config, "model_type", None)
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
 @register("hf_text", default=True)
