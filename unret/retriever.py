@@ -19,11 +19,14 @@ from unret.backbones import Backbone, load_backbone
 from unret.backbones.base import PROBE_TOLERANCE, probe_drift, probe_vector
 from unret.encoding import as_output, encode_items
 from unret.errors import ManifestMismatchError, ReadOnlyIndexError
-from unret.index import Hit, VectorIndex, Where
+from unret.index import Hit, VectorIndex, Where, create_index
 from unret.items import Item, to_items
+from unret.search import MODES, DenseRetriever, HybridRetriever, LexicalIndex, LexicalRetriever, Retriever
+from unret.search.catalog import lexical_from_catalog, reconcile
 
 CONFIG_NAME = "unret_config.json"
 INDEX_DIR = "index"
+LEXICAL_DIR = "lexical"
 MODEL_DIR = "model"
 FORMAT_VERSION = 1
 
@@ -38,11 +41,13 @@ class UnifiedRetriever:
     """
 
     def __init__(self, backbone: Backbone, model_ref: dict[str, Any] | None = None,
-                 truncate_dim: int | None = None, index: VectorIndex | None = None):
+                 truncate_dim: int | None = None, index: VectorIndex | None = None,
+                 lexical: LexicalIndex | None = None):
         self.backbone = backbone
         self.model_ref = model_ref or {}
         self.truncate_dim = truncate_dim
         self.index = index
+        self.lexical = lexical  # BM25 beside the vector index; None until needed (built from the catalog)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device | None = None,
@@ -136,7 +141,7 @@ class UnifiedRetriever:
                 raise RuntimeError("this retriever has no index yet: add() documents or load() a saved one")
             model = {**self.model_ref, "backbone": self.backbone.config().get("kind"), "dim": self.dim,
                      "fingerprint": self.fingerprint()}
-            self.index = VectorIndex(self.dim, metric="cos", model=model)
+            self.index = create_index(self.dim, metric="cos", model=model)
         return self.index
 
     def add(self, inputs: Any | Iterable[Any], ids: Sequence[str] | None = None,
@@ -166,26 +171,53 @@ class UnifiedRetriever:
                                         convert_to="numpy")
         index.add(ids, vectors, [item.modality for item in items],
                   [_item_metadata(item, metadata[i] if metadata else None) for i, item in enumerate(items)])
+        self._lexical().add(ids, [item.text or "" for item in items])
         return ids
 
     def search(self, queries: Any | Iterable[Any], k: int = 10, modality: str | Sequence[str] | None = None,
                where: Where | None = None, exact: bool = False, task: str | None = None,
-               instruction: str | None = None, batch_size: int = 8) -> list[Hit] | list[list[Hit]]:
+               instruction: str | None = None, batch_size: int = 8, mode: str = "dense",
+               fusion: str = "rrf", alpha: float = 0.5) -> list[Hit] | list[list[Hit]]:
         """Top-``k`` hits (id, score, modality, metadata) for a query, or one list per query in a list.
 
         Queries may be text, code or images too (image → image search); ``modality`` and ``where``
-        filter hits; ``exact=True`` searches by brute force instead of HNSW.
+        filter hits; ``exact=True`` searches by brute force instead of HNSW. ``mode="lexical"`` ranks by
+        BM25 over the documents' text, ``mode="hybrid"`` fuses dense and BM25 ranks (``fusion="rrf"``, or
+        ``"convex"`` with weight ``alpha`` on dense; see `unret.search.hybrid`).
         """
-        index = self._index()
+        retriever = self.retriever(mode, exact=exact, task=task, instruction=instruction, batch_size=batch_size,
+                                   fusion=fusion, alpha=alpha)
         items, single = to_items(queries)
-        vectors = self.encode_queries(items, task=task, instruction=instruction, batch_size=batch_size,
-                                      convert_to="numpy")
-        hits = index.search(vectors, k=k, modality=modality, where=where, exact=exact)
+        hits = retriever.search(items, k=k, modality=modality, where=where)
         return hits[0] if single else hits
+
+    def retriever(self, mode: str = "dense", exact: bool = False, fusion: str = "rrf", alpha: float = 0.5,
+                  **encode_kwargs: Any) -> Retriever:
+        """The `Retriever` of ``mode`` over this index (what `search` uses; the server keeps one per mode)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        index = self._index()
+        dense = DenseRetriever(self, index, exact=exact, **encode_kwargs)
+        if mode == "dense":
+            return dense
+        lexical = LexicalRetriever(self._lexical(), index.get)
+        if mode == "lexical":
+            return lexical
+        return HybridRetriever(dense, lexical, fusion=fusion, alpha=alpha)
+
+    def _lexical(self) -> LexicalIndex:
+        """The lexical index, built from the catalog's source files for an index saved without one."""
+        if self.lexical is None:
+            self.lexical = lexical_from_catalog(self.index) if self.index is not None else LexicalIndex()
+        return self.lexical
 
     def remove(self, ids: str | Iterable[str]) -> int:
         """Remove documents by id; an unknown id raises KeyError and removes nothing."""
-        return self._index().remove(ids)
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        n = self._index().remove(ids)
+        if self.lexical is not None:
+            self.lexical.remove(ids)
+        return n
 
     def __len__(self) -> int:
         return 0 if self.index is None else len(self.index)
@@ -203,6 +235,7 @@ class UnifiedRetriever:
             self.save_pretrained(path / MODEL_DIR)
             config["model"] = {**config["model"], "name_or_path": MODEL_DIR, "relative": True}
         self._index(create=True).save(path / INDEX_DIR)
+        self._lexical().save(path / LEXICAL_DIR)
         tmp = path / f".{CONFIG_NAME}.tmp"
         tmp.write_text(json.dumps(config, indent=2))
         tmp.replace(path / CONFIG_NAME)
@@ -240,6 +273,8 @@ class UnifiedRetriever:
                     f"by up to {drift:.3g}); re-index with this model or load the original one"
                 )
         retriever.index = index
+        if (path / LEXICAL_DIR).is_dir():
+            retriever.lexical = reconcile(LexicalIndex.load(path / LEXICAL_DIR), index)
         return retriever
 
 

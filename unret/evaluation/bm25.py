@@ -1,40 +1,18 @@
-"""BM25 baseline (``bm25s``) with a tokenizer that also reads code identifiers.
+"""BM25 baseline over BEIR item specs: a `Run`-returning face on the library's lexical index.
 
-A dense retriever is only interesting if it beats lexical matching, so every evaluation table gets a BM25
-row. Plain word tokenizers see ``parse_url`` or ``parseURL`` as one rare token that no query contains;
-`tokenize` keeps the whole identifier *and* its snake_case / camelCase parts, so "parse a URL"
-matches both.
+The tokenizer and the BM25 index live in `unret.search.bm25` (the same code ranks ``mode="lexical"`` and
+``"hybrid"`` searches); this module only maps item specs to text and results to ``{qid: {docid: score}}``.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-
-import bm25s
-import numpy as np
+from collections.abc import Mapping
 
 from unret.evaluation.data import ItemSpec, spec_text
 from unret.evaluation.metrics import Run
+from unret.search.bm25 import STOPWORDS, LexicalIndex, tokenize
 
-_CHUNK = re.compile(r"\w+")
-# camelCase / PascalCase / ACRONYMWord / digits (identifiers with non-ASCII letters split on "_" only).
-_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-STOPWORDS: frozenset[str] = frozenset(bm25s.stopwords.STOPWORDS_EN)
-
-
-def tokenize(text: str, stopwords: Iterable[str] = STOPWORDS, min_length: int = 2) -> list[str]:
-    """Lower-cased words; an identifier yields itself and its parts (``getHTTPResponse`` → get, http, …)."""
-    stop = stopwords if isinstance(stopwords, (set, frozenset)) else frozenset(stopwords)
-    tokens: list[str] = []
-    for chunk in _CHUNK.findall(text):
-        pieces = [p for p in chunk.split("_") if p]
-        parts = [p.lower() for piece in pieces for p in (_PART.findall(piece) if piece.isascii() else [piece])]
-        whole = chunk.lower().strip("_")
-        if len(parts) > 1 and len(whole) >= min_length and whole not in stop:
-            tokens.append(whole)
-        tokens.extend(p for p in parts if len(p) >= min_length and p not in stop)
-    return tokens
+__all__ = ["BM25", "STOPWORDS", "bm25_run", "corpus_texts", "tokenize"]
 
 
 class BM25:
@@ -46,45 +24,32 @@ class BM25:
 
     def __init__(self, k1: float = 1.5, b: float = 0.75, method: str = "lucene"):
         self.k1, self.b, self.method = k1, b, method
-        self._ids: list[str] = []
-        self._model: bm25s.BM25 | None = None
-        self._indexed = False
+        self.lexical: LexicalIndex | None = None
 
     def index(self, corpus: Mapping[str, ItemSpec | str]) -> BM25:
         """Tokenize and index the corpus; returns self."""
         if not corpus:
             raise ValueError("cannot index an empty corpus")
-        self._ids = list(corpus)
-        tokens = [tokenize(_text(spec)) for spec in corpus.values()]
-        self._model = None
-        if any(tokens):  # bm25s cannot index a corpus without a single word (e.g. images only)
-            self._model = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
-            self._model.index(tokens, show_progress=False)
-        self._indexed = True
+        ids, texts = corpus_texts(corpus)
+        self.lexical = LexicalIndex(self.k1, self.b, self.method).add(ids, texts)
         return self
 
     def search(self, queries: Mapping[str, ItemSpec | str], k: int = 100) -> Run:
         """``{qid: {docid: score}}`` with the top ``k`` documents that share a term with the query."""
-        if not self._indexed:
+        if self.lexical is None:
             raise RuntimeError("index() a corpus before searching")
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
         qids = list(queries)
-        if not qids:
-            return {}
-        if self._model is None:  # no document has text: BM25 finds nothing, honestly
-            return {qid: {} for qid in qids}
-        k = min(k, len(self._ids))
-        tokens = [tokenize(_text(spec)) for spec in queries.values()]
-        docs, scores = self._model.retrieve(tokens, k=k, show_progress=False, n_threads=1)
-        run: Run = {}
-        for qid, rows, values in zip(qids, np.asarray(docs), np.asarray(scores), strict=True):
-            run[qid] = {self._ids[int(r)]: float(s) for r, s in zip(rows, values, strict=True) if s > 0}
-        return run
+        ranked = self.lexical.search([_text(q) for q in queries.values()], k=k)
+        return {qid: dict(row) for qid, row in zip(qids, ranked, strict=True)}
 
 
 def _text(spec: ItemSpec | str) -> str:
     return spec if isinstance(spec, str) else spec_text(spec)
+
+
+def corpus_texts(corpus: Mapping[str, ItemSpec | str]) -> tuple[list[str], list[str]]:
+    """(ids, texts) of a corpus of item specs, as the lexical index reads them."""
+    return list(corpus), [_text(spec) for spec in corpus.values()]
 
 
 def bm25_run(corpus: Mapping[str, ItemSpec | str], queries: Mapping[str, ItemSpec | str], k: int = 100,

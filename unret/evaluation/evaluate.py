@@ -7,7 +7,9 @@ settings re-uses the same corpus vectors; so corpus embeddings are cached on dis
   vector it gives a fixed probe text (so other weights under the same name never hit the cache), and
 * the corpus: sha256 over every id and content (image bytes included),
 
-and a changed corpus or model simply misses. ``"bm25"`` as the model name gives the lexical baseline.
+and a changed corpus or model simply misses. Ranking goes through the same `unret.search.Retriever`s as
+`UnifiedRetriever.search`: ``mode="dense"`` (default), ``"lexical"`` (BM25) or ``"hybrid"`` (both, fused);
+``"bm25"`` as the model name is the lexical retriever without a model.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unret.evaluation.bm25 import BM25
-from unret.evaluation.data import RetrievalDataset, load_beir, spec_modality
+from unret.evaluation.data import RetrievalDataset, load_beir
 from unret.evaluation.metrics import DEFAULT_MEASURES, Run, evaluate_run, per_query, write_trec_run
+from unret.evaluation.retrievers import build_retriever, exact_search, index_search
 from unret.names import is_lexical
+from unret.search import check_mode
 
 if TYPE_CHECKING:
     from unret.retriever import UnifiedRetriever
@@ -37,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 BM25_NAME = "bm25"
 CACHE_FORMAT = 1
-_SCORE_BUDGET = 1 << 26  # floats in one (queries × corpus) score block of exact search: 256 MiB
 
 
 def model_fingerprint(retriever: UnifiedRetriever) -> str:
@@ -141,34 +143,6 @@ def encode_corpus(retriever: UnifiedRetriever, dataset: RetrievalDataset, batch_
 # ---------------------------------------------------------------------------------------------- search
 
 
-def exact_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], qids: Sequence[str],
-                 k: int) -> Run:
-    """Brute-force top-``k`` by inner product (cosine on unret's normalised vectors), chunked over queries."""
-    import torch
-
-    d = torch.from_numpy(np.ascontiguousarray(docs, dtype=np.float32))
-    k = min(k, d.shape[0])
-    chunk = max(1, min(1024, _SCORE_BUDGET // max(1, d.shape[0])))
-    run: Run = {}
-    for start in range(0, len(qids), chunk):
-        q = torch.from_numpy(np.ascontiguousarray(queries[start : start + chunk], dtype=np.float32))
-        scores, rows = torch.topk(q @ d.T, k, dim=1)  # (chunk, k)
-        for qid, srow, rrow in zip(qids[start : start + chunk], scores.tolist(), rows.tolist(), strict=True):
-            run[qid] = {doc_ids[r]: s for r, s in zip(rrow, srow, strict=True)}
-    return run
-
-
-def index_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], qids: Sequence[str],
-                 k: int, modalities: Sequence[str]) -> Run:
-    """Top-``k`` through unret's ``VectorIndex`` (HNSW), i.e. what a deployed index would return."""
-    from unret.index import VectorIndex
-
-    index = VectorIndex(docs.shape[1], metric="cos")
-    index.add(list(doc_ids), docs, list(modalities))
-    hits = index.search(queries, k=min(k, len(doc_ids)))
-    return {qid: {h.id: h.score for h in row} for qid, row in zip(qids, hits, strict=True)}
-
-
 # ---------------------------------------------------------------------------------------------- evaluate
 
 
@@ -185,12 +159,14 @@ def evaluate(
     run_path: str | os.PathLike | None = None,
     return_per_query: bool = False,
     show_progress: bool | None = None,
+    mode: str = "dense",
 ) -> dict[str, Any]:
     """Retrieve the top ``k`` for every judged query of ``split`` and score the run.
 
     ``dataset`` is a BEIR folder or a loaded `RetrievalDataset`. ``cache_dir`` (None: no cache)
     stores corpus embeddings across calls; ``exact=False`` searches through HNSW instead of brute force;
     ``task`` names the query instruction (e.g. ``"nl2code"``); ``run_path`` also writes a TREC run.
+    ``mode`` is ``"dense"``, ``"lexical"`` (BM25) or ``"hybrid"`` (RRF of both; see `unret.search.hybrid`).
 
     Returns ``{"model", "dataset", "split", "k", "num_queries", "num_docs", "metrics", "timings", "cache"}``
     (+ ``"per_query"`` if asked); timings are seconds.
@@ -213,30 +189,17 @@ def evaluate(
         model = load_model(model)
         timings["load_model_s"] = time.perf_counter() - t
     qids = list(dataset.queries)
-
-    if isinstance(model, str):  # BM25
-        cache = "off"
-        t = time.perf_counter()
-        bm25 = BM25().index(dataset.corpus)
-        timings["index_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        run = bm25.search(dataset.queries, k=k)
-        timings["search_s"] = time.perf_counter() - t
-    else:
-        t = time.perf_counter()
-        doc_ids, doc_vectors, cache = encode_corpus(model, dataset, batch_size, cache_dir, show_progress)
-        timings["encode_corpus_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        q_vectors = model.encode_queries([dataset.queries[q] for q in qids], batch_size=batch_size, task=task,
-                                         show_progress=show_progress, convert_to="numpy")
-        timings["encode_queries_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        if exact:
-            run = exact_search(q_vectors, doc_vectors, doc_ids, qids, k)
-        else:
-            modalities = [spec_modality(dataset.corpus[i]) for i in doc_ids]
-            run = index_search(q_vectors, doc_vectors, doc_ids, qids, k, modalities)
-        timings["search_s"] = time.perf_counter() - t
+    mode = "lexical" if isinstance(model, str) else check_mode(mode)
+    retriever, cache = build_retriever(
+        model, dataset, mode, lambda: encode_corpus(model, dataset, batch_size, cache_dir, show_progress),
+        batch_size=batch_size, exact=exact, task=task, show_progress=show_progress, timings=timings)
+    t = time.perf_counter()
+    batch = retriever.prepare([dataset.queries[q] for q in qids])
+    timings["encode_queries_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    hits = retriever.search_prepared(batch, k=min(k, len(dataset.corpus))) if qids else []
+    run: Run = {qid: {h.id: h.score for h in row} for qid, row in zip(qids, hits, strict=True)}
+    timings["search_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     metrics = evaluate_run(dataset.qrels, run, measures)
@@ -245,7 +208,8 @@ def evaluate(
         write_trec_run(run, run_path, tag=_tag(model_label(model)))
     timings["total_s"] = time.perf_counter() - t_start
     result: dict[str, Any] = {
-        "model": model_label(model),
+        "model": mode_label(model_label(model), model, mode),
+        "mode": mode,
         "dataset": dataset.name,
         "split": split,
         "k": k,
@@ -259,6 +223,15 @@ def evaluate(
     if return_per_query:
         result["per_query"] = per_query(dataset.qrels, run, measures)
     return result
+
+
+def mode_label(label: str, model: UnifiedRetriever | str, mode: str) -> str:
+    """The table name of a (model, mode) pair: ``name`` for dense and for ``bm25``, else ``name [mode]``."""
+    return label if isinstance(model, str) or mode == "dense" else f"{label} [{mode}]"
+
+
+__all__ = ["build_retriever", "encode_corpus", "evaluate", "exact_search", "format_table", "index_search",
+           "load_model", "mode_label", "model_fingerprint", "model_label", "run_evaluate"]
 
 
 def _tag(label: str) -> str:
@@ -280,16 +253,19 @@ def run_evaluate(
     measures: Sequence[str] = DEFAULT_MEASURES,
     show_progress: bool | None = None,
     model_kwargs: dict[str, Any] | None = None,
+    modes: Sequence[str] = ("dense",),
 ) -> list[dict[str, Any]]:
     """Evaluate every model on every BEIR folder (the body of ``unret evaluate``); one result dict each.
 
     ``model_kwargs`` go to every ``from_pretrained`` (e.g. ``pretrained=`` for an OpenCLIP model).
+    Each model is evaluated in each of ``modes`` (``bm25`` once, lexically); the corpus is encoded once.
 
     All data sets are loaded (and checked) before any model, and each model is loaded once. With
     ``out_json`` the results so far are rewritten after each pair, so an interrupted run keeps them.
     """
     if not models or not data_dirs:
         raise ValueError("give at least one model and one data folder")
+    modes = [check_mode(m) for m in dict.fromkeys(modes)]
     datasets = [load_beir(d, split) for d in data_dirs]
     results: list[dict[str, Any]] = []
     for name in models:
@@ -297,13 +273,14 @@ def run_evaluate(
         model = load_model(name, device=device, dtype=dtype, **(model_kwargs or {}))
         load_s = time.perf_counter() - t
         for ds in datasets:
-            result = evaluate(model, ds, split, k=k, batch_size=batch_size, cache_dir=cache_dir, exact=exact,
-                              task=task, measures=measures, show_progress=show_progress)
-            result["model"] = name
-            result["timings"]["load_model_s"] = round(load_s, 4)
-            results.append(result)
-            if out_json is not None:
-                _write_json(Path(out_json), results)
+            for mode in (["lexical"] if isinstance(model, str) else modes):
+                result = evaluate(model, ds, split, k=k, batch_size=batch_size, cache_dir=cache_dir, exact=exact,
+                                  task=task, measures=measures, show_progress=show_progress, mode=mode)
+                result["model"] = mode_label(name, model, mode)
+                result["timings"]["load_model_s"] = round(load_s, 4)
+                results.append(result)
+                if out_json is not None:
+                    _write_json(Path(out_json), results)
         del model
         gc.collect()
     return results

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from unret.evaluation.data import ItemSpec, RetrievalDataset, write_jsonl
+from unret.index import topk
 from unret.items import Code, Text
 
 Scorer = Callable[[ItemSpec, Sequence[ItemSpec]], Sequence[float]]
@@ -32,16 +33,7 @@ def _search_all(retriever, dataset: RetrievalDataset, qids: Sequence[str], depth
                                       convert_to="numpy", show_progress=True)
     queries = retriever.encode_queries([dataset.queries[q] for q in qids], batch_size=batch_size, task=task,
                                        convert_to="numpy", show_progress=True)
-    depth = min(depth, len(doc_ids))
-    top_idx = np.empty((len(qids), depth), dtype=np.int64)
-    top_scores = np.empty((len(qids), depth), dtype=np.float32)
-    for start in range(0, len(qids), 1024):  # (chunk, num_docs) score blocks keep memory flat
-        scores = queries[start : start + 1024] @ docs.T
-        idx = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
-        part = np.take_along_axis(scores, idx, axis=1)
-        order = np.argsort(-part, axis=1, kind="stable")
-        top_idx[start : start + 1024] = np.take_along_axis(idx, order, axis=1)
-        top_scores[start : start + 1024] = np.take_along_axis(part, order, axis=1)
+    top_idx, top_scores = topk(queries, docs, depth)  # exact, best first, chunked over queries
     return doc_ids, docs, queries, top_idx, top_scores
 
 

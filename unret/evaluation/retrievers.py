@@ -1,0 +1,100 @@
+"""The retrievers ``evaluate`` ranks with: the library's dense / lexical / hybrid `Retriever`s over a data set.
+
+Dense search in evaluation is exact by default (brute force over the corpus vectors, no index to build),
+or through a `VectorIndex` (HNSW) to measure what a deployed index returns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from unret.evaluation.bm25 import corpus_texts
+from unret.evaluation.data import RetrievalDataset, spec_modality
+from unret.evaluation.metrics import Run
+from unret.index import Hit, create_index, topk
+from unret.search import DenseRetriever, HybridRetriever, LexicalIndex, LexicalRetriever, Retriever, check_mode
+
+if TYPE_CHECKING:
+    from unret.retriever import UnifiedRetriever
+
+_SCORE_BUDGET = 1 << 26  # floats in one (queries × corpus) score block of exact search: 256 MiB
+
+
+def exact_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], qids: Sequence[str],
+                 k: int) -> Run:
+    """Brute-force top-``k`` by inner product (cosine on unret's normalised vectors): ``unret.index.topk``."""
+    rows, scores = topk(queries, docs, k, budget=_SCORE_BUDGET)
+    return {qid: {doc_ids[r]: s for r, s in zip(rrow, srow, strict=True)}
+            for qid, rrow, srow in zip(qids, rows.tolist(), scores.tolist(), strict=True)}
+
+
+def index_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], qids: Sequence[str],
+                 k: int, modalities: Sequence[str]) -> Run:
+    """Top-``k`` through unret's index (HNSW), i.e. what a deployed index would return."""
+    hits = _hnsw_store(docs, doc_ids, modalities).search(queries, k=min(k, len(doc_ids)))
+    return {qid: {h.id: h.score for h in row} for qid, row in zip(qids, hits, strict=True)}
+
+
+def _hnsw_store(docs: np.ndarray, doc_ids: Sequence[str], modalities: Sequence[str]) -> Any:
+    index = create_index(docs.shape[1], metric="cos")
+    index.add(list(doc_ids), docs, list(modalities))
+    return index
+
+
+class _ExactStore:
+    """Corpus vectors as a dense retriever's store, searched by `exact_search` (no index to build)."""
+
+    def __init__(self, doc_ids: Sequence[str], docs: np.ndarray, modalities: Mapping[str, str]):
+        self.doc_ids, self.docs, self.modalities = list(doc_ids), docs, modalities
+
+    def search(self, queries: np.ndarray, k: int = 10, modality: Any = None, where: Any = None,
+               exact: bool = True) -> list[list[Hit]]:
+        if modality is not None or where is not None:
+            raise ValueError("evaluation searches the whole corpus: no modality / where filters")
+        qids = [str(i) for i in range(len(queries))]
+        run = exact_search(queries, self.docs, self.doc_ids, qids, k)
+        return [[Hit(d, s, self.modalities[d], {}) for d, s in run[q].items()] for q in qids]
+
+
+def build_retriever(model: UnifiedRetriever | str, dataset: RetrievalDataset, mode: str,
+                    corpus_vectors: Callable[[], tuple[list[str], np.ndarray, str]], batch_size: int = 16,
+                    exact: bool = True, task: str | None = None, show_progress: bool | None = None,
+                    timings: dict[str, float] | None = None) -> tuple[Retriever, str]:
+    """The `Retriever` of ``mode`` over ``dataset``'s corpus; returns it and the embedding-cache status.
+
+    ``"bm25"`` as ``model`` means lexical search. ``corpus_vectors()`` gives (ids, vectors, cache status)
+    — ``evaluate`` passes its cached corpus encoder — and is called only by modes that need vectors.
+    """
+    timings = {} if timings is None else timings
+    mode = "lexical" if isinstance(model, str) else check_mode(mode)
+    modalities = {doc_id: spec_modality(spec) for doc_id, spec in dataset.corpus.items()}
+    lexical = dense = None
+    cache = "off"
+    if mode in ("lexical", "hybrid"):
+        t = time.perf_counter()
+        lexical = LexicalIndex().add(*corpus_texts(dataset.corpus))
+        lexical.search(["warm up"], k=1)  # builds the BM25 matrices now, so index_s counts them
+        lexical = LexicalRetriever(lexical, lambda doc_id: (modalities[doc_id], {}))
+        timings["index_s"] = time.perf_counter() - t
+    if mode in ("dense", "hybrid"):
+        assert not isinstance(model, str)
+        t = time.perf_counter()
+        doc_ids, doc_vectors, cache = corpus_vectors()
+        timings["encode_corpus_s"] = time.perf_counter() - t
+        if exact:
+            store: Any = _ExactStore(doc_ids, doc_vectors, modalities)
+        else:
+            t = time.perf_counter()
+            store = _hnsw_store(doc_vectors, doc_ids, [modalities[i] for i in doc_ids])
+            timings["index_s"] = timings.get("index_s", 0.0) + time.perf_counter() - t
+        dense = DenseRetriever(model, store, exact=exact, batch_size=batch_size, task=task,
+                               show_progress=show_progress)
+    if mode == "dense":
+        return dense, cache
+    if mode == "lexical":
+        return lexical, cache
+    return HybridRetriever(dense, lexical), cache
