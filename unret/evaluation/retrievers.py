@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unret.evaluation.bm25 import corpus_texts
-from unret.evaluation.data import RetrievalDataset, spec_modality
 from unret.evaluation.metrics import Run
+from unret.formats import RetrievalDataset
 from unret.index import Hit, create_index, topk
+from unret.items import spec_modality
 from unret.search import DenseRetriever, HybridRetriever, LexicalIndex, LexicalRetriever, Retriever, check_mode
 
 if TYPE_CHECKING:
