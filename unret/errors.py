@@ -52,8 +52,8 @@ class ModelMismatchError(UnretError, ValueError):
 
 
 class IndexPathError(UnretError, FileExistsError):
-    """``save`` was pointed at a path holding something other than an unret index (a file, a dangling link,
-    a folder of other files); nothing there was touched."""
+    """``save`` was pointed at a path holding something other than an unret index (a file, a folder of
+    other files); nothing there was touched."""
 
 
 # The names these had before they were merged; same class, so ``except`` clauses written for them still work.
