@@ -155,7 +155,7 @@ def main() -> None:
     ix = VectorIndex(dim, dtype="f32")
     ix.add(ids, x, list(modalities), [{"b": i % 200} for i in range(n)])
     build = time.perf_counter() - start
-    shard = ix._shards[0]  # the same graph, searched bare: the wrapper's overhead is the difference
+    shard = ix._ann.shards[0]  # the same graph, searched bare: the wrapper's overhead is the difference
     found, secs = best_of(args.repeat, lambda: hit_ids(ix.search(q, k=k, exact=True)))
     row("VectorIndex exact", "exact=True", None, x.nbytes * mb, secs, found)
     wrapper_mb = (shard.serialized_length + x.nbytes) * mb
@@ -198,9 +198,9 @@ def main() -> None:
     sharded.add(ids, x, "text")
     build = time.perf_counter() - start
     found, secs = best_of(args.repeat, lambda: hit_ids(sharded.search(q, k=k)))
-    size = (sum(s.serialized_length for s in sharded._shards) + x.nbytes) * mb
+    size = (sum(s.serialized_length for s in sharded._ann.shards) + x.nbytes) * mb
     row("VectorIndex 4 shards", "ef=128", build, size, secs, found)
-    multi = Indexes(indexes=sharded._shards)  # keys are 0..n-1 in insertion order, i.e. the row numbers
+    multi = Indexes(indexes=sharded._ann.shards)  # keys are 0..n-1 in insertion order, i.e. the row numbers
     found, secs = best_of(args.repeat, lambda: multi.search(q, k, threads=threads).keys)
     row("usearch Indexes 4", "ef=128", build, size - x.nbytes * mb, secs, found)
 

@@ -75,7 +75,7 @@ def main() -> None:
         retriever.index = index
         for q in QUERIES:  # warm-up
             retriever.search(q, k=10)
-        graph = index._shards[0]  # the usearch Index itself (one shard: no shard_size given)
+        graph = index._ann.shards[0]  # the usearch Index itself (one shard: no shard_size given)
         encode, search, total, bare = [], [], [], []
         for _ in range(args.repeats):
             for q in QUERIES:

@@ -43,8 +43,7 @@ def fine_tune(train_file: Path, out: Path, loss: str, args: argparse.Namespace) 
     L.seed_everything(args.seed)
     module = RetrieverModule(STUDENT, loss=loss, temperature=0.05, learning_rate=args.lr, warmup_ratio=0.1,
                              max_length=args.max_length, export_dir=str(out))
-    data = RetrievalDataModule(str(train_file), mode="contrastive" if loss == "infonce" else "distill",
-                               batch_size=args.batch_size, num_negatives=args.list_size - 1,
+    data = RetrievalDataModule(str(train_file), batch_size=args.batch_size, num_negatives=args.list_size - 1,
                                list_size=args.list_size, seed=args.seed)
     trainer = L.Trainer(accelerator="cpu", max_epochs=args.epochs, logger=False, enable_checkpointing=False,
                         default_root_dir=str(out.parent), log_every_n_steps=10)

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     L.seed_everything(args.seed)
     module = RetrieverModule(args.student, loss="distill", learning_rate=args.lr, max_length=args.max_length,
                              lora=args.lora, export_dir=str(model_dir))
-    data = RetrievalDataModule(str(train_file), mode="distill", batch_size=args.batch_size,
+    data = RetrievalDataModule(str(train_file), batch_size=args.batch_size,
                                list_size=args.list_size, seed=args.seed)
     trainer = L.Trainer(max_epochs=args.epochs, logger=False, enable_checkpointing=False,
                         default_root_dir=str(work), log_every_n_steps=10)

@@ -14,10 +14,19 @@ import numpy as np
 import pytest
 import torch
 
-from unret import index as index_mod
-from unret.index import Hit, IndexCorruptError, ManifestMismatchError, VectorIndex
+from unret.index import Hit, IndexCorruptError, ManifestMismatchError, VectorIndex, planner, storage, usearch_backend
+from unret.index.catalog import Catalog
 
 MODALITIES = ["text", "code", "image", "image+text"]
+
+
+@pytest.fixture(params=["usearch", "toy"])
+def backend(request):
+    """The ANN backend: usearch (the default) and a toy exact one (tests/toy_backend.py) that proves the
+    backend protocol is all ``VectorIndex`` needs."""
+    if request.param == "toy":
+        import tests.toy_backend  # noqa: F401  (registers "toy")
+    return request.param
 
 
 def lowrank(n: int, dim: int, seed: int, rank: int = 32, noise: float = 0.3) -> np.ndarray:
@@ -117,9 +126,7 @@ def test_quantised_dtypes_keep_recall_and_report_exact_scores(dtype):
 
 
 def test_auto_dtype_is_the_fastest_accelerated_one_and_persists(tmp_path, monkeypatch):
-    from unret import index as index_module
-
-    assert VectorIndex(8).dtype == index_module.fastest_dtype("cos")
+    assert VectorIndex(8).dtype == usearch_backend.fastest_dtype("cos")
     ix, _ = build(50, 8)
     ix.save(tmp_path / "ix")
     assert VectorIndex.load(tmp_path / "ix").dtype == ix.dtype  # the resolved dtype, not "auto"
@@ -130,19 +137,19 @@ def test_auto_dtype_is_the_fastest_accelerated_one_and_persists(tmp_path, monkey
         def __init__(self, ndim, metric, dtype):
             self.hardware_acceleration = "serial" if dtype in serial else "avx2"
 
-    monkeypatch.setattr(index_module, "Index", FakeIndex)
-    pick = index_module.fastest_dtype.__wrapped__
+    monkeypatch.setattr(usearch_backend, "Index", FakeIndex)
+    pick = usearch_backend.fastest_dtype.__wrapped__
     for scalar_only, expected in ((set(), "bf16"), ({"bf16"}, "f16"), ({"bf16", "f16"}, "f32")):
         serial.clear()
         serial.update(scalar_only)
         assert pick("cos") == expected
 
 
-def test_inner_product_metric_scores_are_dot_products():
+def test_inner_product_metric_scores_are_dot_products(backend):
     rng = np.random.default_rng(3)
     x = (rng.standard_normal((500, 16)) * rng.uniform(0.5, 3, (500, 1))).astype(np.float32)
     q = rng.standard_normal((20, 16)).astype(np.float32)
-    ix = VectorIndex(16, metric="ip")
+    ix = VectorIndex(16, metric="ip", backend=backend)
     ix.add([str(i) for i in range(500)], x, "code")
     ref, ref_scores = exact_topk(x, q, 5, metric="ip")
     for hits, r, s in zip(ix.search(q, k=5, exact=True), ref, ref_scores, strict=True):
@@ -152,8 +159,8 @@ def test_inner_product_metric_scores_are_dot_products():
         np.testing.assert_allclose([h.score for h in hits], [x[int(h.id)] @ qi for h in hits], rtol=1e-5)
 
 
-def test_torch_and_single_vector_inputs():
-    ix, truth = build(300, 16)
+def test_torch_and_single_vector_inputs(backend):
+    ix, truth = build(300, 16, backend=backend)
     q = truth["doc7"][0]
     one = ix.search(q, k=3)
     assert len(one) == 1 and one[0][0].id == "doc7" and one[0][0].score == pytest.approx(1.0, abs=1e-5)
@@ -168,7 +175,7 @@ def test_torch_and_single_vector_inputs():
 @pytest.fixture(params=["over-fetch", "exact fallback"])
 def filter_path(request, monkeypatch):
     """Force one of the two filtered-search paths (at 3,000 items the cost model mostly picks exact)."""
-    monkeypatch.setattr(index_mod, "_HNSW_PER_FETCH", 1e-6 if request.param == "over-fetch" else 1e9)
+    monkeypatch.setattr(planner, "_HNSW_PER_FETCH", 1e-6 if request.param == "over-fetch" else 1e9)
     calls = {"candidates": 0}
     real = VectorIndex._candidates
 
@@ -181,8 +188,8 @@ def filter_path(request, monkeypatch):
     assert (calls["candidates"] > 0) == (request.param == "over-fetch")
 
 
-def test_modality_filter_never_returns_a_wrong_modality(filter_path):
-    ix, truth = build(3000, 32, seed=5)
+def test_modality_filter_never_returns_a_wrong_modality(filter_path, backend):
+    ix, truth = build(3000, 32, seed=5, backend=backend)
     x = np.stack([v for v, _, _ in truth.values()])
     mods = np.array([m for _, m, _ in truth.values()])
     ids = np.array(list(truth))
@@ -215,8 +222,8 @@ def test_selective_modality_filter_is_exact(monkeypatch):
     assert got == [[image_text[j] for j in r] for r in ref]
 
 
-def test_where_filter_dict_and_callable(filter_path):
-    ix, truth = build(3000, 32, seed=2)
+def test_where_filter_dict_and_callable(filter_path, backend):
+    ix, truth = build(3000, 32, seed=2, backend=backend)
     ids = list(truth)
     x = np.stack([truth[i][0] for i in ids])
     q = lowrank(10, 32, seed=4)
@@ -243,8 +250,8 @@ def test_where_filter_dict_and_callable(filter_path):
 # ---------------------------------------------------------------------------- writes
 
 
-def test_remove_and_upsert_semantics():
-    ix, truth = build(800, 32)
+def test_remove_and_upsert_semantics(backend):
+    ix, truth = build(800, 32, backend=backend)
     old_vec = truth["doc5"][0]
     assert ix.remove(["doc3", "doc4"]) == 2
     assert len(ix) == 798 and "doc3" not in ix
@@ -267,8 +274,8 @@ def test_remove_and_upsert_semantics():
     assert sum(1 for _ in ix.ids()) == 798
 
 
-def test_remove_unknown_id_raises_and_removes_nothing():
-    ix, _ = build(100, 16)
+def test_remove_unknown_id_raises_and_removes_nothing(backend):
+    ix, _ = build(100, 16, backend=backend)
     before = snapshot(ix)
     with pytest.raises(KeyError, match="nope"):
         ix.remove(["doc1", "nope", "doc2"])
@@ -277,8 +284,8 @@ def test_remove_unknown_id_raises_and_removes_nothing():
     assert ix.search(ix.vectors(["doc1"])[0], k=1)[0][0].id == "doc1"
 
 
-def test_keys_are_never_reused_across_removes_saves_and_loads(tmp_path):
-    ix, _ = build(200, 16)
+def test_keys_are_never_reused_across_removes_saves_and_loads(tmp_path, backend):
+    ix, _ = build(200, 16, backend=backend)
     ix.remove([f"doc{i}" for i in range(0, 200, 2)])
     extra = lowrank(100, 16, seed=50)
     ix.add([f"new{i}" for i in range(50)], extra[:50], "code")
@@ -317,8 +324,8 @@ BAD_ADDS = [
 
 
 @pytest.mark.parametrize(("case", "override", "message"), BAD_ADDS, ids=[c[0] for c in BAD_ADDS])
-def test_bad_add_raises_and_changes_nothing(case, override, message):
-    ix, _ = build(50, 16)
+def test_bad_add_raises_and_changes_nothing(case, override, message, backend):
+    ix, _ = build(50, 16, backend=backend)
     before = snapshot(ix)
     args = dict(ids=["doc0", "new1"], vectors=lowrank(2, 16, seed=8), modalities=["text", "code"],
                 metadata=[{"a": 1}, {"b": 2}])  # doc0 exists: a valid call would upsert it
@@ -383,9 +390,9 @@ def test_sharding_splits_and_matches_unsharded():
 
 @pytest.mark.parametrize("view", [False, True])
 @pytest.mark.parametrize("shard_size", [None, 400])
-def test_save_load_gives_identical_results(tmp_path, view, shard_size):
+def test_save_load_gives_identical_results(tmp_path, view, shard_size, backend):
     model = {"name": "tiny", "revision": "abc", "dim": 32}
-    ix, _ = build(1000, 32, shard_size=shard_size, model=model, expansion_search=40)
+    ix, _ = build(1000, 32, shard_size=shard_size, model=model, expansion_search=40, backend=backend)
     ix.remove(["doc10"])
     ix.add(["doc11"], lowrank(1, 32, seed=3), "image", [{"re": "added"}])
     q = lowrank(25, 32, seed=21)
@@ -410,8 +417,8 @@ def test_save_load_gives_identical_results(tmp_path, view, shard_size):
         assert len(loaded) == 999
 
 
-def test_empty_index_round_trip(tmp_path):
-    ix = VectorIndex(8)
+def test_empty_index_round_trip(tmp_path, backend):
+    ix = VectorIndex(8, backend=backend)
     ix.add([], np.empty((0, 8), np.float32), [])
     ix.save(tmp_path / "ix")
     for view in (False, True):
@@ -434,12 +441,11 @@ def _fail_on_call(n: int, real):
 
 
 INJECTIONS = {
-    "usearch save": lambda mp: mp.setattr(index_mod.Index, "save", _fail_on_call(2, index_mod.Index.save)),
-    "vectors": lambda mp: mp.setattr(index_mod.np, "save", _fail_on_call(1, np.save)),
-    "catalog": lambda mp: mp.setattr(VectorIndex, "_write_catalog",
-                                     _fail_on_call(1, VectorIndex._write_catalog)),
-    "checksum": lambda mp: mp.setattr(index_mod, "_sha256", _fail_on_call(3, index_mod._sha256)),
-    "fsync": lambda mp: mp.setattr(index_mod, "_fsync", _fail_on_call(4, index_mod._fsync)),
+    "usearch save": lambda mp: mp.setattr(usearch_backend.Index, "save", _fail_on_call(2, usearch_backend.Index.save)),
+    "vectors": lambda mp: mp.setattr(np, "save", _fail_on_call(1, np.save)),
+    "catalog": lambda mp: mp.setattr(Catalog, "write_sqlite", _fail_on_call(1, Catalog.write_sqlite)),
+    "checksum": lambda mp: mp.setattr(storage, "_sha256", _fail_on_call(3, storage._sha256)),
+    "fsync": lambda mp: mp.setattr(storage, "_fsync", _fail_on_call(4, storage._fsync)),
     "rename old aside": lambda mp: mp.setattr(os, "replace", _fail_on_call(1, os.replace)),
     "rename new in": lambda mp: mp.setattr(os, "replace", _fail_on_call(2, os.replace)),
 }
@@ -500,8 +506,8 @@ def test_load_refuses_damaged_files(tmp_path):
         VectorIndex.load(path)
 
 
-def test_load_refuses_wrong_dimension_or_model(tmp_path):
-    ix, _ = build(100, 16, model={"name": "minilm", "dim": 16})
+def test_load_refuses_wrong_dimension_or_model(tmp_path, backend):
+    ix, _ = build(100, 16, model={"name": "minilm", "dim": 16}, backend=backend)
     ix.save(tmp_path / "ix")
     with pytest.raises(ManifestMismatchError, match="has dim 16, expected dim 384"):
         VectorIndex.load(tmp_path / "ix", expected_dim=384)
@@ -514,9 +520,9 @@ def test_load_refuses_wrong_dimension_or_model(tmp_path):
 # ---------------------------------------------------------------------------- threads
 
 
-def test_concurrent_searches_while_another_thread_writes():
+def test_concurrent_searches_while_another_thread_writes(backend):
     dim, rounds, per_round = 32, 300, 10
-    ix, truth = build(1000, dim)
+    ix, truth = build(1000, dim, backend=backend)
     vecs = lowrank(rounds * per_round, dim, seed=200)
     new = [(f"r{r}-{i}", vecs[r * per_round + i]) for r in range(rounds) for i in range(per_round)]
     for i, v in new:

@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Code": "unret.items",
+    "ConfigError": "unret.errors",
     "DataFormatError": "unret.errors",
     "Hit": "unret.index",
     "IndexCorruptError": "unret.errors",
@@ -28,12 +29,13 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Code", "DataFormatError", "Hit", "IndexCorruptError", "InputError", "Item", "ModelMismatchError", "Prompt",
-    "PromptSet", "ReadOnlyIndexError", "Text", "UnifiedRetriever", "UnretError", "__version__",
+    "Code", "ConfigError", "DataFormatError", "Hit", "IndexCorruptError", "InputError", "Item", "ModelMismatchError",
+    "Prompt", "PromptSet", "ReadOnlyIndexError", "Text", "UnifiedRetriever", "UnretError", "__version__",
 ]
 
 if TYPE_CHECKING:
     from unret.errors import (
+        ConfigError,
         DataFormatError,
         IndexCorruptError,
         InputError,

@@ -90,7 +90,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _mine(args: argparse.Namespace) -> int:
-    from unret.evaluation.data import load_beir
+    from unret.formats import load_beir
     from unret.retriever import UnifiedRetriever
     from unret.training.mining import mine
 
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="like --model-arg, for the teacher")
     mine.set_defaults(func=_mine)
 
-    from unret.testing import cache_root
+    from unret.paths import embeddings_cache_dir
 
     evaluate = sub.add_parser("evaluate", help="nDCG@10 / Recall / MRR on BEIR- or CoIR-format folders")
     evaluate.add_argument("--model", action="append", required=True,
@@ -198,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("-k", type=int, default=100, help="retrieval depth")
     evaluate.add_argument("--task", default=None, help="named query instruction, e.g. nl2code")
     evaluate.add_argument("--batch-size", type=int, default=16)
-    evaluate.add_argument("--cache-dir", default=str(cache_root() / "embeddings"),
+    evaluate.add_argument("--cache-dir", default=str(embeddings_cache_dir()),
                           help="corpus embedding cache (keyed by model and corpus fingerprints)")
     evaluate.add_argument("--no-cache", action="store_true")
     evaluate.add_argument("--hnsw", action="store_true", help="search with the usearch index, not exactly")

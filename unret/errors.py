@@ -34,6 +34,10 @@ class DataFormatError(UnretError, ValueError):
         self.path, self.line = str(path), line
 
 
+class ConfigError(UnretError, ValueError):
+    """Settings that contradict each other (e.g. a data layout the chosen loss cannot train on)."""
+
+
 class IndexCorruptError(UnretError, ValueError):
     """A saved index is missing a file, or a file is truncated, altered or fails its checksum."""
 
@@ -52,6 +56,6 @@ class ReadOnlyIndexError(UnretError, RuntimeError):
 
 
 __all__ = [
-    "DataFormatError", "FusionMismatchError", "IndexCorruptError", "InputError", "ManifestMismatchError",
+    "ConfigError", "DataFormatError", "FusionMismatchError", "IndexCorruptError", "InputError", "ManifestMismatchError",
     "ModelMismatchError", "ReadOnlyIndexError", "UnretError",
 ]

@@ -13,6 +13,10 @@ only place that guesses what a user meant. The rules, in order:
   ``{"image": path-or-PIL, "text": …}``.
 
 Bad input raises `InputError` naming the input's position and what is wrong with it.
+
+An `ItemSpec` is the declarative, file-backed form of an item that data sets hold (``Text``, ``Code``, an
+image ``Path`` or an ``(image Path, text)`` pair): a ready input for `to_item`, cheap to keep by the
+million, and what `unret.formats` reads records into and writes records from.
 """
 
 from __future__ import annotations
@@ -58,6 +62,31 @@ class Text:
     """Marks a string as text even when it looks like a file path (``Text("setup.py")``)."""
 
     text: str
+
+
+ItemSpec = Text | Code | Path | tuple[Path, str]
+
+
+def spec_modality(spec: ItemSpec) -> str:
+    """The modality unret will embed the spec as."""
+    if isinstance(spec, Code):
+        return "code"
+    if isinstance(spec, Text):
+        return "text"
+    if isinstance(spec, tuple):
+        return "image+text"
+    if isinstance(spec, Path):
+        return "image"
+    raise TypeError(f"not an item spec: {spec!r}")
+
+
+def spec_text(spec: ItemSpec) -> str:
+    """The spec's text (code counts as text; a bare image has none): what a lexical retriever reads."""
+    if isinstance(spec, (Text, Code)):
+        return spec.text
+    if isinstance(spec, tuple):
+        return spec[1]
+    return ""
 
 
 @dataclass(frozen=True, eq=False)

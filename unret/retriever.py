@@ -15,11 +15,12 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from unret.atomic import atomic_write_text
 from unret.backbones import Backbone, load_backbone
-from unret.backbones.base import PROBE_TOLERANCE, probe_drift, probe_vector
+from unret.backbones.identity import PROBE_TOLERANCE, probe_drift, probe_vector
 from unret.encoding import as_output, encode_items
 from unret.errors import ManifestMismatchError, ReadOnlyIndexError
-from unret.index import Hit, VectorIndex, Where
+from unret.index import Hit, VectorIndex, Where, create_index
 from unret.items import Item, to_items
 from unret.search import MODES, DenseRetriever, HybridRetriever, LexicalIndex, LexicalRetriever, Retriever
 from unret.search.catalog import lexical_from_catalog, reconcile
@@ -141,7 +142,7 @@ class UnifiedRetriever:
                 raise RuntimeError("this retriever has no index yet: add() documents or load() a saved one")
             model = {**self.model_ref, "backbone": self.backbone.config().get("kind"), "dim": self.dim,
                      "fingerprint": self.fingerprint()}
-            self.index = VectorIndex(self.dim, metric="cos", model=model)
+            self.index = create_index(self.dim, metric="cos", model=model)
         return self.index
 
     def add(self, inputs: Any | Iterable[Any], ids: Sequence[str] | None = None,
@@ -236,9 +237,7 @@ class UnifiedRetriever:
             config["model"] = {**config["model"], "name_or_path": MODEL_DIR, "relative": True}
         self._index(create=True).save(path / INDEX_DIR)
         self._lexical().save(path / LEXICAL_DIR)
-        tmp = path / f".{CONFIG_NAME}.tmp"
-        tmp.write_text(json.dumps(config, indent=2))
-        tmp.replace(path / CONFIG_NAME)
+        atomic_write_text(path / CONFIG_NAME, json.dumps(config, indent=2))
 
     @classmethod
     def load(cls, path: str | Path, model: str | Path | None = None, view: bool = False,

@@ -19,6 +19,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from unret.paths import cache_root  # where checkpoints are built (re-exported: older code imports it here)
+
 # Qwen2.5 control tokens in the hub's order: ids 151643… (tokenizer_config.json of every Qwen2.5 model).
 # The bool says whether the tokenizer treats it as "special" (skipped when decoding).
 QWEN25_ADDED_TOKENS: tuple[tuple[str, bool], ...] = (
@@ -79,11 +81,6 @@ QWEN25_VL_CHAT_TEMPLATE = (
 _BUILD_VERSION = "1"
 
 TINY_VL_PIXELS = (28 * 28 * 4, 28 * 28 * 16)  # (min_pixels, max_pixels): 4..16 vision tokens per image
-
-
-def cache_root() -> Path:
-    """Where built checkpoints live (``$UNRET_CACHE`` or ``~/.cache/unret``)."""
-    return Path(os.environ.get("UNRET_CACHE", Path.home() / ".cache" / "unret")).expanduser()
 
 
 def _cached_build(name: str, build: Callable[[Path], None], cache_dir: str | Path | None) -> Path:

@@ -16,8 +16,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from unret.backbones.pooling import normalize
-from unret.items import InputError, Item, to_item
+from unret.items import InputError, Item
 from unret.prompts import PromptSet, get_prompt_set
 
 
@@ -102,25 +101,6 @@ class Backbone(nn.Module, ABC):
         """Embeddings (len(items), dim) for one batch, on the backbone's device."""
         batch = self.prepare(items, role=role, **kwargs)
         return self(**to_device(batch, self.device))
-
-
-# A fixed input whose vector fingerprints a model: equal probe vectors mean interchangeable vectors, whatever the
-# model is called or where it is stored. Saved indexes and fusion heads record it and refuse a model that drifts.
-PROBE = "unret probe: one embedding space for text, code and images."
-PROBE_TOLERANCE = 1e-3
-
-
-def probe_vector(backbone: Backbone, truncate_dim: int | None = None) -> list[float]:
-    """The backbone's document vector for :data:`PROBE` (Matryoshka-truncated like its outputs), rounded."""
-    vector = normalize(backbone.embed([to_item(PROBE)]), truncate_dim)[0]
-    return [round(x, 6) for x in vector.cpu().tolist()]
-
-
-def probe_drift(got: Sequence[float], expected: Sequence[float]) -> float:
-    """Largest difference between two probe vectors (infinite when their dimensions differ)."""
-    if len(got) != len(expected):
-        return float("inf")
-    return max(abs(a - b) for a, b in zip(got, expected, strict=True))
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

@@ -4,7 +4,10 @@ Each backbone embeds the items it can read with its own prompts and pooling; the
 vectors (``unret.fusion``); an item only one backbone reads (an image) takes that backbone's path alone.
 It is a ``Backbone`` like any other, so ``UnifiedRetriever``, the index, training and evaluation use it
 unchanged. Frozen backbones (the default) run without gradients and cache their vectors per item, so
-training a head does not re-embed the corpus every epoch.
+training a head does not re-embed the corpus every epoch. ``prepare`` stays pure CPU work (it computes the
+items' content keys and inputs; safe in a DataLoader worker); ``forward`` consults the cache (memory and
+the optional SQLite file, in the process that owns the model) and runs a backbone only for a batch whose
+items are not all cached.
 
 Saved as a folder: ``fusion.json`` (head type and dims, and per backbone its source, settings and a probe
 fingerprint), ``fusion_head.safetensors``, and the backbones' weights only when they were trained
@@ -14,7 +17,6 @@ from the ones the head was trained on.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,13 +26,16 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from unret.backbones.base import PROBE_TOLERANCE, Backbone, probe_drift, probe_vector
-from unret.backbones.cache import EmbeddingCache, item_key
+from unret.atomic import atomic_write_text
+from unret.backbones.base import Backbone
+from unret.backbones.cache import EmbeddingCache
+from unret.backbones.identity import model_digest, probe_mismatch, probe_vector
 from unret.backbones.pooling import normalize
 from unret.backbones.registry import register
 from unret.errors import FusionMismatchError
 from unret.fusion import FusionHead, build_head
 from unret.items import Item
+from unret.keys import item_key
 
 FUSION_CONFIG = "fusion.json"
 HEAD_WEIGHTS = "fusion_head.safetensors"
@@ -69,9 +74,8 @@ class FusedBackbone(Backbone):
             if train:
                 self.caches.pop(side, None)
             else:
-                digest = hashlib.sha256(json.dumps([self.sources.get(side), backbone.config(),
-                                                    self.fingerprints[side]]).encode()).hexdigest()[:16]
-                self.caches[side] = EmbeddingCache(digest, self.cache_dir)
+                digest = model_digest(self.sources.get(side), backbone.config(), self.fingerprints[side])
+                self.caches[side] = EmbeddingCache(digest[:16], self.cache_dir)
 
     def train(self, mode: bool = True) -> FusedBackbone:
         """Frozen backbones stay in eval mode (no dropout), so cached vectors equal fresh ones."""
@@ -118,9 +122,8 @@ class FusedBackbone(Backbone):
                     train_backbones=False, cache_dir=cache_dir)
         for side in SIDES:
             expected = config["backbones"][side]["fingerprint"]
-            got = fused.fingerprints[side]
-            drift = probe_drift(got, expected)
-            if drift > PROBE_TOLERANCE:
+            drift = probe_mismatch(fused.fingerprints[side], expected)
+            if drift is not None:
                 raise FusionMismatchError(
                     f"the fusion head in {path} was trained on backbone {side} = "
                     f"{config['backbones'][side]['source']!r}, and the backbone loaded now embeds differently "
@@ -147,51 +150,45 @@ class FusedBackbone(Backbone):
                                "config": backbone.config(), "dim": backbone.dim,
                                "fingerprint": probe_vector(backbone)}
         save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, path / HEAD_WEIGHTS)
-        (path / FUSION_CONFIG).write_text(json.dumps({"head": self.head.config(), "backbones": backbones},
-                                                     indent=2))
+        atomic_write_text(path / FUSION_CONFIG, json.dumps({"head": self.head.config(), "backbones": backbones},
+                                                           indent=2))
 
     # ------------------------------------------------------------------ batches
 
     def prepare(self, items: Sequence[Item], role: str = "document", task: str | None = None,
                 instruction: str | None = None, positions: Sequence[int] | None = None) -> dict[str, Any]:
+        """Each side's inputs for the items it reads, with their content keys when that side caches."""
         self.check_modalities(items, positions)
         positions = list(positions) if positions is not None else list(range(len(items)))
         batch: dict[str, Any] = {"size": len(items)}
         for side in SIDES:
             backbone = getattr(self, side)
             rows = [i for i, item in enumerate(items) if item.modality in backbone.modalities]
-            cache = self.caches.get(side)
-            if cache is not None:
-                keys = [item_key(items[i], role, f"{task}|{instruction}") for i in rows]
-                hits = cache.get(keys)
-            else:
-                keys, hits = [None] * len(rows), {}
-            todo = [i for i, k in zip(rows, keys, strict=True) if k not in hits]
-            cached = [(i, hits[k]) for i, k in zip(rows, keys, strict=True) if k in hits]
             readable = set(rows)
             batch[f"has_{side}"] = torch.tensor([i in readable for i in range(len(items))])
             batch[side] = {
-                "cached_rows": torch.tensor([i for i, _ in cached], dtype=torch.long),
-                "cached": torch.from_numpy(np.stack([v for _, v in cached])) if cached
-                else torch.empty(0, backbone.dim),
-                "todo_rows": torch.tensor(todo, dtype=torch.long),
-                "keys": [k for k in keys if k not in hits] if cache is not None else [],
-                "inputs": backbone.prepare([items[i] for i in todo], role=role, task=task, instruction=instruction,
-                                           positions=[positions[i] for i in todo]) if todo else None,
+                "rows": torch.tensor(rows, dtype=torch.long),
+                "keys": [item_key(items[i], (role, task, instruction)) for i in rows] if side in self.caches else [],
+                "inputs": backbone.prepare([items[i] for i in rows], role=role, task=task, instruction=instruction,
+                                           positions=[positions[i] for i in rows]) if rows else None,
             }
         return batch
 
     def _side(self, side: str, part: dict[str, Any], size: int) -> torch.Tensor:
         backbone = getattr(self, side)
         out = torch.zeros(size, backbone.dim, device=self.head_device, dtype=torch.float32)  # (batch, dim_side)
-        if part["cached_rows"].numel():
-            out[part["cached_rows"]] = part["cached"].to(out)
-        if part["inputs"] is not None:
-            with torch.set_grad_enabled(torch.is_grad_enabled() and self.train_backbones):
-                vectors = backbone(**part["inputs"])  # (todo, dim_side)
-            out[part["todo_rows"]] = vectors.float()
-            if side in self.caches:
-                self.caches[side].put(part["keys"], vectors)
+        if part["inputs"] is None:
+            return out
+        cache, keys = self.caches.get(side), part["keys"]
+        hits = cache.get(keys) if cache is not None else {}
+        if cache is not None and len(hits) == len(keys):  # all cached: the backbone does not run
+            out[part["rows"].to(out.device)] = torch.from_numpy(np.stack([hits[k] for k in keys])).to(out)
+            return out
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.train_backbones):
+            vectors = backbone(**part["inputs"])  # (rows, dim_side)
+        out[part["rows"].to(out.device)] = vectors.float()
+        if cache is not None:
+            cache.put(keys, vectors)
         return out
 
     @property

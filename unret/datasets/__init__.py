@@ -1,6 +1,6 @@
 """Builders of evaluation / training data sets from data that ships with Python or with packages.
 
-Each builder writes a BEIR-format folder (see ``unret.evaluation.data``) and returns its statistics.
+Each builder writes a BEIR-format folder (see ``unret.formats``) and returns its statistics.
 """
 
 from __future__ import annotations

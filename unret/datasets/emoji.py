@@ -21,7 +21,7 @@ Choices, and why:
 * **One corpus for all splits**: every split's queries search all images (about 1,900), and each
   document's ``metadata.split`` says where it belongs.
 
-Output (BEIR format, read by :func:`unret.evaluation.data.load_beir`): ``images/*.png`` (copied from the
+Output (BEIR format, read by :func:`unret.formats.load_beir`): ``images/*.png`` (copied from the
 package), ``corpus.jsonl`` (``image`` paths relative to the folder), ``queries.jsonl``,
 ``qrels/{train,dev,test}.tsv``, ``train.jsonl`` (``{"query", "positives": [{"image"}], "negatives": []}``)
 and ``stats.json``. The images are Noto Emoji (Apache-2.0), the data file MIT (Cal Henderson's emoji-data).
@@ -48,8 +48,9 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from unret.atomic import atomic_write_text
 from unret.datasets.stdlib_code import SPLITS, assign_splits
-from unret.evaluation.data import write_jsonl, write_qrels
+from unret.formats import write_jsonl, write_qrels
 
 NAME = "emoji"
 PACKAGE = "emoji-datasource-google"
@@ -241,7 +242,7 @@ def _build(root: Path, out: Path, origin: str, seed: int) -> dict[str, Any]:
                           for s in SPLITS},
         "categories": dict(sorted(Counter(e.category for e in emoji).items())),
     }
-    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    atomic_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n")
     return stats
 
 

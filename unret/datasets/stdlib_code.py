@@ -22,7 +22,7 @@ Choices, and why:
   folders; stubs whose body is only ``pass`` / ``...`` / ``raise NotImplementedError``; functions nested
   in functions (their text is part of the enclosing function's document).
 
-Output (BEIR format, read by `unret.evaluation.data.load_beir`): ``corpus.jsonl`` (``modality:
+Output (BEIR format, read by `unret.formats.load_beir`): ``corpus.jsonl`` (``modality:
 code``, ``language: python``), ``queries.jsonl``, ``qrels/{train,dev,test}.tsv``, ``train.jsonl`` (training
 rows ``{"query", "positives": [{"code", "language"}], "negatives": []}``) and ``stats.json``. The
 content depends on the Python version; ``stats.json`` records it.
@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unret.evaluation.data import write_jsonl, write_qrels
+from unret.atomic import atomic_write_text
+from unret.formats import write_jsonl, write_qrels
 
 NAME = "stdlib-code"
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
@@ -298,7 +299,7 @@ def build_stdlib_code(out_dir: str | os.PathLike, seed: int = 0, modules: Iterab
         "pairs": {s: splits.count(s) for s in SPLITS},
         "top_modules": {s: len({p.top_module for p, x in zip(pairs, splits, strict=True) if x == s}) for s in SPLITS},
     }
-    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    atomic_write_text(out / "stats.json", json.dumps(stats, indent=2) + "\n")
     return stats
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from unret.evaluation.data import ItemSpec, spec_text
 from unret.evaluation.metrics import Run
+from unret.items import ItemSpec, spec_text
 from unret.search.bm25 import STOPWORDS, LexicalIndex, tokenize
 
 __all__ = ["BM25", "STOPWORDS", "bm25_run", "corpus_texts", "tokenize"]

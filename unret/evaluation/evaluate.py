@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unret.evaluation.data import RetrievalDataset, load_beir
+from unret.atomic import atomic_open, atomic_write_text
 from unret.evaluation.metrics import DEFAULT_MEASURES, Run, evaluate_run, per_query, write_trec_run
 from unret.evaluation.retrievers import build_retriever, exact_search, index_search
+from unret.formats import RetrievalDataset, load_beir
 from unret.names import is_lexical
 from unret.search import check_mode
 
@@ -44,13 +45,10 @@ CACHE_FORMAT = 1
 
 def model_fingerprint(retriever: UnifiedRetriever) -> str:
     """sha256 of what decides a document's vector: model reference, backbone settings and a probe vector."""
-    payload = {
-        "model": retriever.model_ref,
-        "backbone": retriever.backbone.config(),
-        "truncate_dim": retriever.truncate_dim,
-        "probe": retriever.fingerprint(),
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    from unret.backbones.identity import model_digest  # a retriever exists, so its backbones are loaded
+
+    return model_digest(retriever.model_ref, retriever.backbone.config(), retriever.truncate_dim,
+                        retriever.fingerprint())
 
 
 def model_label(model: UnifiedRetriever | str) -> str:
@@ -105,15 +103,11 @@ def _read_cache(vectors_file: Path, meta_file: Path, model_fp: str, corpus_fp: s
 def _write_cache(vectors_file: Path, meta_file: Path, vectors: np.ndarray, model_fp: str, corpus_fp: str,
                  ids: list[str], label: str) -> None:
     vectors_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = vectors_file.with_name(f".{vectors_file.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as f:
+    with atomic_open(vectors_file, "wb") as f:
         np.save(f, vectors, allow_pickle=False)
-    tmp.replace(vectors_file)
     meta = {"format": CACHE_FORMAT, "model": model_fp, "model_name": label, "corpus": corpus_fp, "ids": ids,
             "dim": int(vectors.shape[1])}
-    tmp = meta_file.with_name(f".{meta_file.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(meta))
-    tmp.replace(meta_file)  # written last: a cache entry exists only once both files are complete
+    atomic_write_text(meta_file, json.dumps(meta))  # written last: an entry exists once both files are complete
 
 
 def encode_corpus(retriever: UnifiedRetriever, dataset: RetrievalDataset, batch_size: int = 16,
@@ -288,9 +282,7 @@ def run_evaluate(
 
 def _write_json(path: Path, results: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=2))
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(results, indent=2))
 
 
 def format_table(results: Sequence[Mapping[str, Any]], digits: int = 4) -> str:

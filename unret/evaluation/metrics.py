@@ -25,6 +25,8 @@ from pathlib import Path
 
 import ir_measures
 
+from unret.atomic import atomic_open
+
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
 
@@ -102,8 +104,7 @@ def write_trec_run(run: Mapping[str, Mapping[str, float]], path: str | os.PathLi
     if any(c.isspace() for c in tag) or not tag:
         raise ValueError(f"run tag must be one non-empty word, got {tag!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_open(path, "w") as f:
         for qid, docs in run.items():
             ranked = _ranked(docs)[:k]
             for rank, (docid, score) in enumerate(ranked, start=1):
@@ -111,7 +112,6 @@ def write_trec_run(run: Mapping[str, Mapping[str, float]], path: str | os.PathLi
                     if not value or any(c.isspace() for c in value):
                         raise ValueError(f"{name} {value!r} is empty or has whitespace; a TREC run cannot hold it")
                 f.write(f"{qid} Q0 {docid} {rank} {float(score)!r} {tag}\n")
-    tmp.replace(path)
     return path
 
 

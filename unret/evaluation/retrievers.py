@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from unret.evaluation.bm25 import corpus_texts
-from unret.evaluation.data import RetrievalDataset, spec_modality
 from unret.evaluation.metrics import Run
-from unret.index import Hit
+from unret.formats import RetrievalDataset
+from unret.index import Hit, create_index, topk
+from unret.items import spec_modality
 from unret.search import DenseRetriever, HybridRetriever, LexicalIndex, LexicalRetriever, Retriever, check_mode
 
 if TYPE_CHECKING:
@@ -26,32 +27,21 @@ _SCORE_BUDGET = 1 << 26  # floats in one (queries × corpus) score block of exac
 
 def exact_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], qids: Sequence[str],
                  k: int) -> Run:
-    """Brute-force top-``k`` by inner product (cosine on unret's normalised vectors), chunked over queries."""
-    import torch
-
-    d = torch.from_numpy(np.ascontiguousarray(docs, dtype=np.float32))
-    k = min(k, d.shape[0])
-    chunk = max(1, min(1024, _SCORE_BUDGET // max(1, d.shape[0])))
-    run: Run = {}
-    for start in range(0, len(qids), chunk):
-        q = torch.from_numpy(np.ascontiguousarray(queries[start : start + chunk], dtype=np.float32))
-        scores, rows = torch.topk(q @ d.T, k, dim=1)  # (chunk, k)
-        for qid, srow, rrow in zip(qids[start : start + chunk], scores.tolist(), rows.tolist(), strict=True):
-            run[qid] = {doc_ids[r]: s for r, s in zip(rrow, srow, strict=True)}
-    return run
+    """Brute-force top-``k`` by inner product (cosine on unret's normalised vectors): ``unret.index.topk``."""
+    rows, scores = topk(queries, docs, k, budget=_SCORE_BUDGET)
+    return {qid: {doc_ids[r]: s for r, s in zip(rrow, srow, strict=True)}
+            for qid, rrow, srow in zip(qids, rows.tolist(), scores.tolist(), strict=True)}
 
 
 def index_search(queries: np.ndarray, docs: np.ndarray, doc_ids: Sequence[str], qids: Sequence[str],
                  k: int, modalities: Sequence[str]) -> Run:
-    """Top-``k`` through unret's ``VectorIndex`` (HNSW), i.e. what a deployed index would return."""
+    """Top-``k`` through unret's index (HNSW), i.e. what a deployed index would return."""
     hits = _hnsw_store(docs, doc_ids, modalities).search(queries, k=min(k, len(doc_ids)))
     return {qid: {h.id: h.score for h in row} for qid, row in zip(qids, hits, strict=True)}
 
 
 def _hnsw_store(docs: np.ndarray, doc_ids: Sequence[str], modalities: Sequence[str]) -> Any:
-    from unret.index import VectorIndex
-
-    index = VectorIndex(docs.shape[1], metric="cos")
+    index = create_index(docs.shape[1], metric="cos")
     index.add(list(doc_ids), docs, list(modalities))
     return index
 

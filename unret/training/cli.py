@@ -7,7 +7,9 @@ that ships a ``lightning`` script overwrites one or the other (pip does so silen
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lightning.pytorch.cli import LightningCLI
 
@@ -17,6 +19,12 @@ from unret.training.module import RetrieverModule
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
+def program_name(argv: Sequence[str] | None = None) -> str:
+    """The command the user typed, for usage lines: ``lightning`` or ``unret`` (``python -m``: ``unret``)."""
+    name = Path(sys.argv[0]).name if argv is None and sys.argv and sys.argv[0] else "unret"
+    return "unret" if name.endswith(".py") or name in ("-c", "-m", "") else name
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run LightningCLI with unret's module and data module (``--help`` lists every option)."""
     LightningCLI(
@@ -24,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         RetrievalDataModule,
         args=None if argv is None else list(argv),  # None: LightningCLI reads sys.argv itself
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"prog": "unret", "default_env": False},
+        parser_kwargs={"prog": program_name(argv), "default_env": False},
     )
 
 

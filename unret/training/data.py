@@ -7,9 +7,10 @@ JSONL format, one example per line (paths relative to the file's folder)::
      "negatives": [{"code": "def f(): ...", "language": "python"}, {"image": "img/cat.png", "text": "a cat"}],
      "teacher_scores": [0.93, 0.12, 0.05]}                     # optional: one per positive, then negative
 
-An item is a string (text), ``{"text": ...}``, ``{"code": ..., "language": ...}`` or
-``{"image": path, "text": optional caption}``. A bad record raises ``DataError`` naming file and line, or
-with ``skip_bad=True`` is skipped and counted (``dataset.skipped``).
+An item is a string (text) or a record as in BEIR files (`unret.formats.records`): ``{"text": ...}``,
+``{"code": ..., "language": ...}`` or ``{"image": path, "text": optional caption}``. A bad record raises
+``DataFormatError`` (also known as ``DataError``) naming file and line, or with ``skip_bad=True`` is
+skipped and counted (``dataset.skipped``).
 
 The collator reuses the backbone's own ``prepare`` (prompts, tokenisation, image processing), so training
 sees exactly the inputs inference sees.
@@ -17,10 +18,9 @@ sees exactly the inputs inference sees.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +29,16 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from unret.errors import UnretError
+from unret.errors import ConfigError, DataFormatError
+from unret.formats import RecordError, load_beir, spec_from_record
+from unret.formats.records import jsonl_lines, parse_json_line
 from unret.items import InputError, Item, to_item
+from unret.training.losses import MODES, BatchNeeds, RetrievalLoss
 
 log = logging.getLogger(__name__)
 
 
-class DataError(UnretError, ValueError):
-    """A malformed training record; the message names the file and line."""
+DataError = DataFormatError  # the name training code used before the error family was merged
 
 
 @dataclass
@@ -47,53 +49,48 @@ class Example:
     positives: list[Item]
     negatives: list[Item] = field(default_factory=list)
     teacher_scores: list[float] | None = None  # aligned with positives + negatives
+    where: tuple[str, int | None] | None = field(default=None, repr=False)  # (file, line) it was read from
 
 
-def _resolve_paths(spec: Any, base: Path) -> Any:
-    """Image paths in a record are relative to the data file's folder."""
-    if isinstance(spec, dict) and isinstance(spec.get("image"), str):
-        image = Path(spec["image"]).expanduser()
-        return {**spec, "image": image if image.is_absolute() else base / image}
-    return spec
-
-
-def _item(spec: Any, base: Path, where: str) -> Item:
-    if isinstance(spec, str):
-        spec = {"text": spec}  # in data files a string is always text, never a path
-    if not isinstance(spec, dict):
-        raise DataError(f"{where}: an item must be a string or an object, got {type(spec).__name__}")
+def _item(record: Any, base: Path, fail: Callable[[str], DataFormatError], field_name: str) -> Item:
+    """One record (a string is text; image paths relative to ``base``) as an ``Item``."""
     try:
-        return to_item(_resolve_paths(spec, base))
+        return to_item(spec_from_record(record, base, strict=True))
+    except RecordError as exc:
+        raise fail(f"{field_name}: {exc}") from None
     except InputError as exc:
-        raise DataError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
+        raise fail(f"{field_name}: {str(exc).split(': ', 1)[-1]}") from None
 
 
-def parse_example(record: Any, base: Path, where: str) -> Example:
-    """Validate one JSON record into an `Example` (errors name ``where``, e.g. ``file:line``)."""
+def parse_example(record: Any, base: Path, path: str | Path, line: int | None = None) -> Example:
+    """Validate one JSON record into an `Example`; errors are `DataFormatError` naming ``path:line``."""
+    def fail(message: str) -> DataFormatError:
+        return DataFormatError(path, line, message)
+
     if not isinstance(record, dict):
-        raise DataError(f"{where}: a record must be a JSON object, got {type(record).__name__}")
+        raise fail(f"a record must be a JSON object, got {type(record).__name__}")
     unknown = set(record) - {"query", "positives", "negatives", "teacher_scores", "id", "query_id"}
     if unknown:
-        raise DataError(f"{where}: unknown keys {sorted(unknown)}")
+        raise fail(f"unknown keys {sorted(unknown)}")
     if "query" not in record:
-        raise DataError(f"{where}: missing 'query'")
-    query = _item(record["query"], base, f"{where}: query")
+        raise fail("missing 'query'")
+    query = _item(record["query"], base, fail, "query")
     positives, negatives = record.get("positives"), record.get("negatives", [])
     if not isinstance(positives, list) or not positives:
-        raise DataError(f"{where}: 'positives' must be a non-empty list")
+        raise fail("'positives' must be a non-empty list")
     if not isinstance(negatives, list):
-        raise DataError(f"{where}: 'negatives' must be a list")
-    pos = [_item(s, base, f"{where}: positives[{i}]") for i, s in enumerate(positives)]
-    neg = [_item(s, base, f"{where}: negatives[{i}]") for i, s in enumerate(negatives)]
+        raise fail("'negatives' must be a list")
+    pos = [_item(s, base, fail, f"positives[{i}]") for i, s in enumerate(positives)]
+    neg = [_item(s, base, fail, f"negatives[{i}]") for i, s in enumerate(negatives)]
     scores = record.get("teacher_scores")
     if scores is not None:
         if not isinstance(scores, list) or not all(isinstance(s, (int, float)) for s in scores):
-            raise DataError(f"{where}: 'teacher_scores' must be a list of numbers")
+            raise fail("'teacher_scores' must be a list of numbers")
         if len(scores) != len(pos) + len(neg):
-            raise DataError(f"{where}: {len(scores)} teacher_scores for {len(pos) + len(neg)} candidates "
-                            "(one per positive, then per negative)")
+            raise fail(f"{len(scores)} teacher_scores for {len(pos) + len(neg)} candidates "
+                       "(one per positive, then per negative)")
         scores = [float(s) for s in scores]
-    return Example(query, pos, neg, scores)
+    return Example(query, pos, neg, scores, where=(str(path), line))
 
 
 class JsonlDataset(Dataset):
@@ -106,26 +103,19 @@ class JsonlDataset(Dataset):
         self.examples: list[Example] = []
         self.skipped = 0
         base = self.path.parent
-        with self.path.open(encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                where = f"{self.path}:{number}"
-                try:
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise DataError(f"{where}: invalid JSON ({exc.msg})") from None
-                    self.examples.append(parse_example(record, base, where))
-                except DataError as exc:
-                    if not skip_bad:
-                        raise
-                    self.skipped += 1
-                    log.warning("skipping %s", exc)
+        for number, line in jsonl_lines(self.path):
+            try:
+                record = parse_json_line(self.path, number, line)
+                self.examples.append(parse_example(record, base, self.path, number))
+            except DataFormatError as exc:
+                if not skip_bad:
+                    raise
+                self.skipped += 1
+                log.warning("skipping %s", exc)
         if self.skipped:
             log.warning("%s: skipped %d bad records", self.path, self.skipped)
         if not self.examples:
-            raise DataError(f"{self.path}: no usable examples")
+            raise DataFormatError(self.path, None, "no usable examples")
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -136,8 +126,6 @@ class JsonlDataset(Dataset):
 
 def beir_examples(folder: str | Path, split: str = "train") -> list[Example]:
     """Examples from a BEIR folder: each query's qrels with score > 0 are its positives."""
-    from unret.evaluation.data import load_beir
-
     data = load_beir(folder, split)
     examples = []
     for qid, rels in data.qrels.items():
@@ -158,37 +146,57 @@ class ListDataset(Dataset):
         return self.examples[i]
 
 
-class RetrievalCollator:
-    """Batches examples into backbone inputs.
+def _needs(mode: str | BatchNeeds) -> BatchNeeds:
+    if isinstance(mode, BatchNeeds):
+        return mode
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {sorted(MODES)} or a BatchNeeds, got {mode!r}")
+    return MODES[mode]
 
-    ``mode="contrastive"``: each query gets one positive (the first) and up to ``num_negatives`` hard
-    negatives. ``mode="distill"``: each query gets its candidate list (positives then negatives, at most
-    ``list_size``) with the teacher's scores. Documents are prepared once, flat; ``doc_index`` (batch,
-    slots) says which flat row fills each slot (-1: empty), so ragged lists cost no padding compute.
+
+class RetrievalCollator:
+    """Batches examples into backbone inputs, laid out as the loss declares (`BatchNeeds`).
+
+    ``layout="contrastive"`` (``mode="contrastive"``): each query gets one positive (the first) and up to
+    ``num_negatives`` hard negatives. ``layout="list"`` (``mode="distill"``, with teacher scores): each
+    query gets its candidate list (positives then negatives, at most ``list_size``). Documents are
+    prepared once, flat; ``doc_index`` (batch, slots) says which flat row fills each slot (-1: empty), so
+    ragged lists cost no padding compute.
     """
 
-    def __init__(self, backbone, mode: str = "contrastive", num_negatives: int = 15, list_size: int = 20,
-                 task: str | None = None, shuffle_negatives: bool = False, seed: int = 0):
-        if mode not in ("contrastive", "distill"):
-            raise ValueError(f"mode must be 'contrastive' or 'distill', got {mode!r}")
-        self.backbone, self.mode = backbone, mode
+    def __init__(self, backbone, mode: str | BatchNeeds = "contrastive", num_negatives: int = 15,
+                 list_size: int = 20, task: str | None = None, shuffle_negatives: bool = False, seed: int = 0):
+        self.backbone, self.needs = backbone, _needs(mode)
         self.num_negatives, self.list_size, self.task = num_negatives, list_size, task
         self.shuffle_negatives = shuffle_negatives
         self.rng = random.Random(seed)
 
     def _slots(self, ex: Example) -> tuple[list[Item], list[float] | None]:
-        if self.mode == "distill":
+        scores = None
+        if self.needs.teacher_scores:
             if ex.teacher_scores is None:
-                raise DataError("distillation needs 'teacher_scores' in every record (see `unret mine`)")
+                path, line = ex.where or ("training data", None)
+                raise DataFormatError(path, line, "this loss needs 'teacher_scores' in every record "
+                                                  "(`unret mine --teacher` writes them)")
+            scores = ex.teacher_scores
+        if self.needs.layout == "list":
             docs = (ex.positives + ex.negatives)[: self.list_size]
-            return docs, ex.teacher_scores[: len(docs)]
+            return docs, None if scores is None else scores[: len(docs)]
         negatives = list(ex.negatives)
-        if self.shuffle_negatives:
-            self.rng.shuffle(negatives)
-        return [ex.positives[0], *negatives[: self.num_negatives]], None
+        if self.shuffle_negatives:  # teacher scores, if any, stay with their documents
+            order = list(range(len(negatives)))
+            self.rng.shuffle(order)
+            negatives = [negatives[i] for i in order]
+            if scores is not None:
+                scores = [scores[0]] + [scores[len(ex.positives) + i] for i in order]
+        elif scores is not None:
+            scores = [scores[0], *scores[len(ex.positives):]]
+        docs = [ex.positives[0], *negatives[: self.num_negatives]]
+        return docs, None if scores is None else scores[: len(docs)]
 
     def __call__(self, examples: Sequence[Example]) -> dict[str, Any]:
-        width = self.list_size if self.mode == "distill" else 1 + self.num_negatives
+        contrastive = self.needs.layout == "contrastive"
+        width = 1 + self.num_negatives if contrastive else self.list_size
         doc_index = torch.full((len(examples), width), -1, dtype=torch.long)  # (batch_size, slots)
         teacher = torch.zeros((len(examples), width))  # (batch_size, slots)
         flat: list[Item] = []
@@ -199,13 +207,13 @@ class RetrievalCollator:
             if scores is not None:
                 teacher[row, : len(scores)] = torch.tensor(scores)
         # Contrastive batches keep a fixed width: under DDP every rank must gather equally shaped negatives.
-        used = width if self.mode == "contrastive" else int((doc_index >= 0).sum(1).max())
+        used = width if contrastive else int((doc_index >= 0).sum(1).max())
         batch = {
             "query": self.backbone.prepare([ex.query for ex in examples], role="query", task=self.task),
             "docs": self.backbone.prepare(flat, role="document"),
             "doc_index": doc_index[:, :used],
         }
-        if self.mode == "distill":
+        if self.needs.teacher_scores:
             batch["teacher_scores"] = teacher[:, :used]
         return batch
 
@@ -216,11 +224,12 @@ class RetrievalDataModule(L.LightningDataModule):
     Args:
         train_file: JSONL file (format in the module docstring) or a BEIR folder.
         val_file: optional held-out JSONL/BEIR data; else ``val_fraction`` of the training examples.
-        mode: ``contrastive`` (InfoNCE) or ``distill`` (listwise distillation; needs teacher scores).
+        mode: leave unset: the module's loss declares the batch layout it needs (`BatchNeeds`). Older
+            configs' ``contrastive`` / ``distill`` are still read, and must agree with the loss.
     """
 
     def __init__(self, train_file: str, val_file: str | None = None, val_fraction: float = 0.0,
-                 mode: str = "contrastive", batch_size: int = 16, num_negatives: int = 15, list_size: int = 20,
+                 mode: str | None = None, batch_size: int = 16, num_negatives: int = 15, list_size: int = 20,
                  task: str | None = None, shuffle_negatives: bool = False, skip_bad: bool = False,
                  num_workers: int = 0, beir_split: str = "train", seed: int = 0):
         super().__init__()
@@ -234,9 +243,24 @@ class RetrievalDataModule(L.LightningDataModule):
             return ListDataset(beir_examples(p, self.hparams.beir_split))
         return JsonlDataset(p, skip_bad=self.hparams.skip_bad)
 
+    def needs(self) -> BatchNeeds:
+        """The batch layout: what the training module's loss declares (``mode`` must agree with it)."""
+        trainer = self.trainer  # None outside a Trainer
+        loss = getattr(trainer.lightning_module, "loss", None) if trainer is not None else None
+        declared = loss.needs if isinstance(loss, RetrievalLoss) else None
+        if self.hparams.mode is None:
+            return declared or MODES["contrastive"]
+        given = _needs(self.hparams.mode)
+        if declared is not None and given != declared:
+            raise ConfigError(
+                f"data.mode={self.hparams.mode!r} does not fit model.loss ({type(loss).__name__} needs {declared}); "
+                "remove data.mode: the loss decides how batches are laid out")
+        return given
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
+        needs = self.needs()  # a loss/data mismatch fails here, before any data is read
         full = self._load(self.hparams.train_file)
         if self.hparams.val_file:
             self.train_set, self.val_set = full, self._load(self.hparams.val_file)
@@ -247,11 +271,19 @@ class RetrievalDataModule(L.LightningDataModule):
             self.train_set, self.val_set = Subset(full, order[n_val:]), Subset(full, order[:n_val])
         else:
             self.train_set = full
+        if needs.teacher_scores:  # refuse before training starts, naming the first record without them
+            for data in (self.train_set, self.val_set):
+                for ex in data if data is not None else ():
+                    if ex.teacher_scores is None:
+                        path, line = ex.where or (self.hparams.train_file, None)
+                        raise DataFormatError(path, line, "the loss needs 'teacher_scores' in every record "
+                                                          "(`unret mine --teacher` writes them)")
 
     def _collator(self, shuffle_negatives: bool) -> RetrievalCollator:
         backbone = self.trainer.lightning_module.backbone
         h = self.hparams
-        return RetrievalCollator(backbone, h.mode, h.num_negatives, h.list_size, h.task, shuffle_negatives, h.seed)
+        return RetrievalCollator(backbone, self.needs(), h.num_negatives, h.list_size, h.task, shuffle_negatives,
+                                 h.seed)
 
     def train_dataloader(self) -> DataLoader:
         # Equal batch sizes keep cross-device gathers aligned; tiny sets keep their one short batch.

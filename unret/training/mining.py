@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from unret.evaluation.data import ItemSpec, RetrievalDataset, write_jsonl
-from unret.items import Code, Text
+from unret.formats import RetrievalDataset, spec_record, write_jsonl
+from unret.index import topk
+from unret.items import ItemSpec, Text
 
 Scorer = Callable[[ItemSpec, Sequence[ItemSpec]], Sequence[float]]
 
@@ -32,16 +33,7 @@ def _search_all(retriever, dataset: RetrievalDataset, qids: Sequence[str], depth
                                       convert_to="numpy", show_progress=True)
     queries = retriever.encode_queries([dataset.queries[q] for q in qids], batch_size=batch_size, task=task,
                                        convert_to="numpy", show_progress=True)
-    depth = min(depth, len(doc_ids))
-    top_idx = np.empty((len(qids), depth), dtype=np.int64)
-    top_scores = np.empty((len(qids), depth), dtype=np.float32)
-    for start in range(0, len(qids), 1024):  # (chunk, num_docs) score blocks keep memory flat
-        scores = queries[start : start + 1024] @ docs.T
-        idx = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
-        part = np.take_along_axis(scores, idx, axis=1)
-        order = np.argsort(-part, axis=1, kind="stable")
-        top_idx[start : start + 1024] = np.take_along_axis(idx, order, axis=1)
-        top_scores[start : start + 1024] = np.take_along_axis(part, order, axis=1)
+    top_idx, top_scores = topk(queries, docs, depth)  # exact, best first, chunked over queries
     return doc_ids, docs, queries, top_idx, top_scores
 
 
@@ -64,17 +56,6 @@ def mine_hard_negatives(retriever, dataset: RetrievalDataset, num_negatives: int
     return mined
 
 
-def bi_encoder_scorer(teacher, batch_size: int = 32, task: str | None = None) -> Scorer:
-    """A teacher scorer from a ``UnifiedRetriever``: cosine of query and document vectors."""
-
-    def score(query: ItemSpec, documents: Sequence[ItemSpec]) -> list[float]:
-        q = teacher.encode_queries([query], batch_size=batch_size, task=task, convert_to="numpy")
-        d = teacher.encode_documents(list(documents), batch_size=batch_size, convert_to="numpy")
-        return (d @ q[0]).tolist()
-
-    return score
-
-
 def score_candidates(teacher, dataset: RetrievalDataset, candidates: Mapping[str, Sequence[str]],
                      batch_size: int = 32, task: str | None = None) -> dict[str, list[float]]:
     """Teacher scores for each query's candidate list (ids into the corpus), in list order.
@@ -95,17 +76,9 @@ def score_candidates(teacher, dataset: RetrievalDataset, candidates: Mapping[str
     return {qid: [float(queries[i] @ docs[row[d]]) for d in candidates[qid]] for i, qid in enumerate(qids)}
 
 
-def spec_record(spec: ItemSpec) -> Any:
-    """An item spec as a training-JSONL item: a string, ``{"code", "language"}`` or ``{"image", "text"}``."""
-    if isinstance(spec, Code):
-        return {"code": spec.text, "language": spec.language} if spec.language else {"code": spec.text}
-    if isinstance(spec, Text):
-        return spec.text
-    if isinstance(spec, tuple):
-        return {"image": str(Path(spec[0]).resolve()), "text": spec[1]}
-    if isinstance(spec, Path):
-        return {"image": str(spec.resolve())}
-    return spec
+def _record(spec: ItemSpec) -> Any:
+    """A spec as a training-JSONL item: text as a plain string, anything else as its record."""
+    return spec.text if isinstance(spec, Text) else spec_record(spec)
 
 
 def training_records(dataset: RetrievalDataset, negatives: Mapping[str, Sequence[str]],
@@ -116,9 +89,9 @@ def training_records(dataset: RetrievalDataset, negatives: Mapping[str, Sequence
         positives = [d for d, s in dataset.qrels[qid].items() if s > 0]
         record: dict[str, Any] = {
             "query_id": qid,
-            "query": spec_record(dataset.queries[qid]),
-            "positives": [spec_record(dataset.corpus[d]) for d in positives],
-            "negatives": [spec_record(dataset.corpus[d]) for d in neg],
+            "query": _record(dataset.queries[qid]),
+            "positives": [_record(dataset.corpus[d]) for d in positives],
+            "negatives": [_record(dataset.corpus[d]) for d in neg],
         }
         if teacher_scores is not None:
             record["teacher_scores"] = list(teacher_scores[qid])

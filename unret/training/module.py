@@ -1,8 +1,10 @@
-"""The LightningModule that fine-tunes any unret backbone with InfoNCE or listwise distillation.
+"""The LightningModule that fine-tunes any unret backbone with any `RetrievalLoss` (InfoNCE, distillation…).
 
 Lightning is the distributed engine: the same module runs on one CPU, one GPU or many nodes by changing
 ``trainer.strategy`` / ``trainer.devices`` / ``trainer.num_nodes``; in-batch negatives are gathered across
-ranks by the loss. At the end of ``fit`` the model is exported (LoRA merged into the weights) as a folder
+ranks by the loss. The module embeds each batch into one layout (queries, candidate slots, mask) and hands it
+to the loss; it never asks which loss it runs, and the data module lays batches out as the loss declares
+(`BatchNeeds`). At the end of ``fit`` the model is exported (LoRA merged into the weights) as a folder
 that ``UnifiedRetriever.from_pretrained`` loads.
 """
 
@@ -17,7 +19,7 @@ import torch
 from torch import Tensor
 
 from unret.backbones import Backbone, FusedBackbone, load_backbone
-from unret.training.losses import InfoNCELoss, ListwiseDistillationLoss
+from unret.training.losses import RetrievalLoss, build_loss
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,10 @@ class RetrieverModule(L.LightningModule):
 
     Args:
         model: hub name or local folder of the backbone (``unret-testing/…`` for the tiny offline ones).
-        loss: ``infonce`` (contrastive, in-batch + hard negatives) or ``distill`` (listwise distillation).
+        loss: ``infonce`` (contrastive, in-batch + hard negatives), ``distill`` (listwise distillation; the
+            data then needs teacher scores), another name registered with
+            ``unret.training.losses.register_loss``, or a `RetrievalLoss` instance. It also decides how
+            the data module lays out batches, so there is no separate data mode to match.
         temperature: InfoNCE temperature τ (RepLLaMA: 0.01).
         teacher_temperature: listwise distillation: temperature of the teacher's softmax (0.3).
         student_temperature: listwise distillation: temperature of the student's softmax (0.05).
@@ -73,7 +78,7 @@ class RetrieverModule(L.LightningModule):
         prompts: str | None = None,
         pooling: str | None = None,
         max_length: int | None = None,
-        loss: str = "infonce",
+        loss: str | RetrievalLoss = "infonce",
         temperature: float = 0.01,
         gather_across_devices: bool = True,
         teacher_temperature: float = 0.3,
@@ -101,9 +106,13 @@ class RetrieverModule(L.LightningModule):
         fuse_with_kwargs: dict[str, Any] | None = None,
     ):
         super().__init__()
-        self.save_hyperparameters()
-        if loss not in ("infonce", "distill"):
-            raise ValueError(f"loss must be 'infonce' or 'distill', got {loss!r}")
+        self.save_hyperparameters(ignore=["loss"] if isinstance(loss, RetrievalLoss) else None)
+        self.loss = build_loss(
+            loss, temperature=temperature, gather_across_devices=gather_across_devices,
+            teacher_temperature=teacher_temperature, student_temperature=student_temperature,
+            infonce_weight=infonce_weight, false_negative_ratio=false_negative_ratio,
+            single_temperature=single_temperature,
+        )
         kwargs = {k: v for k, v in dict(prompts=prompts, pooling=pooling, max_length=max_length).items()
                   if v is not None}
         if fuse_with is None:
@@ -125,12 +134,6 @@ class RetrieverModule(L.LightningModule):
             if lora:
                 apply_lora(backbone, lora_r, lora_alpha, lora_dropout, lora_target_modules,
                            language_model_only=freeze_vision and vision is not None)
-        self.infonce = InfoNCELoss(temperature, gather_across_devices=gather_across_devices)
-        self.distill = ListwiseDistillationLoss(
-            teacher_temperature=teacher_temperature, student_temperature=student_temperature,
-            infonce_weight=infonce_weight, false_negative_ratio=false_negative_ratio,
-            single_temperature=single_temperature,
-        )
         self.backbone.train()
 
     # ------------------------------------------------------------------ forward and losses
@@ -146,21 +149,12 @@ class RetrieverModule(L.LightningModule):
 
     def _step(self, batch: dict[str, Any], stage: str) -> Tensor:
         q, docs, mask = self.embed_batch(batch)
-        size = q.shape[0]
-        if self.hparams.loss == "infonce":
-            out = self.infonce.compute(q, docs[:, 0], docs[:, 1:] if docs.shape[1] > 1 else None,
-                                       mask[:, 1:] if docs.shape[1] > 1 else None)
-            loss, accuracy = out.loss, out.accuracy
-        else:
-            scores = torch.einsum("bd,bsd->bs", q.float(), docs.float())  # (batch_size, slots)
-            out = self.distill.compute(scores, batch["teacher_scores"], mask)
-            loss = out.loss
-            teacher_top = batch["teacher_scores"].masked_fill(~mask, float("-inf")).argmax(1)
-            accuracy = (scores.masked_fill(~mask, float("-inf")).argmax(1) == teacher_top).float().mean()
-            self.log(f"{stage}/kl", out.kl, batch_size=size, sync_dist=stage == "val")
-        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=size, sync_dist=stage == "val")
-        self.log(f"{stage}/accuracy", accuracy, prog_bar=stage == "val", batch_size=size, sync_dist=stage == "val")
-        return loss
+        out = self.loss.batch_loss(q, docs, mask, batch)
+        size, sync = q.shape[0], stage == "val"
+        self.log(f"{stage}/loss", out.loss, prog_bar=True, batch_size=size, sync_dist=sync)
+        for name, value in out.metrics.items():
+            self.log(f"{stage}/{name}", value, prog_bar=sync and name == "accuracy", batch_size=size, sync_dist=sync)
+        return out.loss
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         loss = self._step(batch, "train")

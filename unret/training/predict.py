@@ -18,6 +18,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
+from unret.atomic import atomic_open
 from unret.backbones import Backbone, load_backbone
 from unret.items import Item, to_item
 
@@ -82,10 +83,9 @@ class EmbeddingShardWriter(BasePredictionWriter):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         positions = torch.cat(self._positions).numpy()
         file = self.out_dir / f"shard-r{rank:04d}-{self._shard:05d}.npz"
-        tmp = file.with_name(f".{file.name}.tmp.npz")
-        np.savez(tmp, positions=positions, ids=np.array([self.ids[p] for p in positions]),
-                 vectors=torch.cat(self._vectors).numpy())
-        tmp.replace(file)
+        with atomic_open(file, "wb") as f:  # read_shards never sees half a shard
+            np.savez(f, positions=positions, ids=np.array([self.ids[p] for p in positions]),
+                     vectors=torch.cat(self._vectors).numpy())
         self._positions, self._vectors, self._count = [], [], 0
         self._shard += 1
 

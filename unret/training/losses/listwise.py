@@ -1,238 +1,13 @@
-"""Contrastive and distillation losses for dense retrieval.
-
-All losses take *already L2-normalised* embeddings (or scores computed from them) and compute in at
-least float32, whatever the input dtype (with τ = 0.01 the logits reach ±100, where bfloat16 has a
-resolution of 0.5).
-
-- `InfoNCELoss`: in-batch + hard-negative contrastive loss, optionally gathering documents
-  across ``torch.distributed`` ranks.
-- `ListwiseDistillationLoss`: KL distillation from a teacher's scores over a candidate list,
-  plus a small InfoNCE term with false-negative masking (Tamber et al., 2025).
-- `normalize_teacher_scores`: the percentile min–max normalisation used by the latter.
-"""
+"""Listwise distillation from a teacher's scores (Tamber et al., 2025), and its score normalisation."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
-import torch.distributed as dist
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-__all__ = [
-    "InfoNCELoss",
-    "InfoNCEOutput",
-    "ListwiseDistillationLoss",
-    "ListwiseDistillationOutput",
-    "gather_with_grad",
-    "normalize_teacher_scores",
-]
-
-
-def _compute_dtype(*tensors: Tensor) -> torch.dtype:
-    """At least float32; float64 stays float64."""
-    dtype = torch.float32
-    for t in tensors:
-        dtype = torch.promote_types(dtype, t.dtype)
-    return dtype
-
-
-# --------------------------------------------------------------------------------------------------
-# Cross-device gather
-# --------------------------------------------------------------------------------------------------
-
-
-class _AllGatherWithGrad(torch.autograd.Function):
-    """``all_gather`` along dim 0 whose backward hands every rank the *sum* of all ranks' gradients
-    for its own slice (the adjoint of all_gather is reduce-scatter with SUM).
-
-    Written out instead of ``torch.distributed.nn.functional.all_gather`` because that function is
-    deprecated (FutureWarning on every call) in the torch this project targets; the semantics are
-    the same. Backward uses ``all_reduce`` + slicing, which every backend (gloo included) supports.
-    """
-
-    @staticmethod
-    def forward(ctx, tensor: Tensor, group: dist.ProcessGroup | None) -> Tensor:  # type: ignore[override]
-        world_size = dist.get_world_size(group)
-        ctx.group = group
-        ctx.rank = dist.get_rank(group)
-        ctx.local_size = tensor.shape[0]
-        chunks = [torch.empty_like(tensor) for _ in range(world_size)]
-        dist.all_gather(chunks, tensor.contiguous(), group=group)
-        return torch.cat(chunks, dim=0)  # (world_size * local_size, ...)
-
-    @staticmethod
-    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
-        grad = grad_output.contiguous().clone()
-        dist.all_reduce(grad, op=dist.ReduceOp.SUM, group=ctx.group)
-        start = ctx.rank * ctx.local_size
-        return grad[start : start + ctx.local_size], None
-
-
-def gather_with_grad(tensor: Tensor, group: dist.ProcessGroup | None = None) -> Tensor:
-    """Concatenate ``tensor`` from all ranks along dim 0, keeping gradients (rank order).
-
-    Every rank must pass a tensor of the same shape. Without an initialised process group (or with
-    one rank) the tensor is returned unchanged. Gradient convention: each rank receives the sum
-    over ranks of the gradient for its own slice; together with DDP's gradient *averaging* this
-    yields exactly the gradient of the mean of the per-rank losses (see `InfoNCELoss`).
-    """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size(group) == 1:
-        return tensor
-    return _AllGatherWithGrad.apply(tensor, group)
-
-
-def _gather_no_grad(tensor: Tensor, group: dist.ProcessGroup | None = None) -> Tensor:
-    chunks = [torch.empty_like(tensor) for _ in range(dist.get_world_size(group))]
-    dist.all_gather(chunks, tensor.contiguous(), group=group)
-    return torch.cat(chunks, dim=0)
-
-
-def _distributed_world(group: dist.ProcessGroup | None = None) -> tuple[int, int]:
-    """(rank, world_size), or (0, 1) when torch.distributed is not in use."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(group), dist.get_world_size(group)
-    return 0, 1
-
-
-# --------------------------------------------------------------------------------------------------
-# InfoNCE
-# --------------------------------------------------------------------------------------------------
-
-
-class InfoNCEOutput(NamedTuple):
-    """What `InfoNCELoss.compute` returns."""
-
-    loss: Tensor  # () mean over the local queries, differentiable
-    accuracy: Tensor  # () fraction of local queries whose own positive scores highest (detached)
-    logits: Tensor  # (batch_size, num_documents) scores / τ, masked entries -inf (detached)
-
-
-class InfoNCELoss(nn.Module):
-    r"""InfoNCE with in-batch negatives and shared hard negatives (DPR / RepLLaMA / Tevatron).
-
-    For query :math:`q_i` the candidates are every positive in the batch :math:`p_1..p_B` and every
-    hard negative in the batch :math:`n_{j,k}` (the negatives of query *j* are candidates for all
-    queries, as in Tevatron and sentence-transformers' MultipleNegativesRankingLoss). With
-    :math:`s(a, b) = a \cdot b` on L2-normalised vectors:
-
-    .. math::
-
-        \mathcal{L} = \frac{1}{B}\sum_{i=1}^{B} -\log
-            \frac{\exp(s(q_i, p_i)/\tau)}
-                 {\sum_{j} \exp(s(q_i, p_j)/\tau) + \sum_{j,k:\, m_{j,k}} \exp(s(q_i, n_{j,k})/\tau)}
-
-    where :math:`m_{j,k}` is ``negatives_mask`` (``True`` = real negative, ``False`` = padding that
-    is left out of every denominator).
-
-    **Across devices.** With ``gather_across_devices=True`` and an initialised process group, the
-    positives and negatives of all ranks are gathered (gradient-preserving) and each rank scores its
-    *local* queries against the global document set; the label of local query *i* on rank *r* is
-    ``r * B + i``. Positives and negatives are gathered separately and laid out as
-    ``[P_rank0, P_rank1, …, N_rank0, N_rank1, …]`` so this offset is right even with hard negatives
-    (the trap fixed in sentence-transformers PR #3453, where a per-rank ``[P, N]`` block was gathered
-    and labels pointed at other queries' negatives). The loss is the local mean; DDP averages
-    gradients across ranks and the gather's backward sums document gradients across ranks, so the
-    gradients equal those of one process holding the whole batch, and the mean of the per-rank
-    losses equals its loss. All ranks must pass equally shaped tensors (same local batch size and
-    number of negatives); ``negatives`` must be given on all ranks or on none.
-
-    Sources: Oord et al. 2018 (InfoNCE); Karpukhin et al. 2020 (DPR, in-batch negatives); Ma et al.
-    2023 (RepLLaMA, τ = 0.01); Tevatron ``EncoderModel``; sentence-transformers
-    ``MultipleNegativesRankingLoss(gather_across_devices=True)``.
-
-    Example::
-
-        loss_fn = InfoNCELoss(temperature=0.01)
-        q = F.normalize(torch.randn(4, 64), dim=-1)  # (batch_size, dim)
-        p = F.normalize(torch.randn(4, 64), dim=-1)  # (batch_size, dim)
-        n = F.normalize(torch.randn(4, 15, 64), dim=-1)  # (batch_size, num_negatives, dim)
-        out = loss_fn.compute(q, p, n)  # out.loss, out.accuracy (for logging)
-        loss = loss_fn(q, p, n)  # just the loss
-    """
-
-    def __init__(self, temperature: float = 0.01, gather_across_devices: bool = False) -> None:
-        super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.temperature = float(temperature)
-        self.gather_across_devices = gather_across_devices
-
-    def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, gather_across_devices={self.gather_across_devices}"
-
-    def compute(
-        self,
-        q: Tensor,
-        p: Tensor,
-        negatives: Tensor | None = None,
-        negatives_mask: Tensor | None = None,
-    ) -> InfoNCEOutput:
-        """Loss, in-batch accuracy and logits; see the class docstring for the shapes."""
-        if q.dim() != 2 or p.shape != q.shape:
-            raise ValueError(f"q and p must both be (batch_size, dim); got {tuple(q.shape)} and {tuple(p.shape)}")
-        batch_size, dim = q.shape
-        if negatives is not None:
-            if negatives.dim() != 3 or negatives.shape[0] != batch_size or negatives.shape[2] != dim:
-                raise ValueError(
-                    f"negatives must be (batch_size, num_negatives, dim) = ({batch_size}, N, {dim}); "
-                    f"got {tuple(negatives.shape)}"
-                )
-            if negatives_mask is not None and negatives_mask.shape != negatives.shape[:2]:
-                raise ValueError(
-                    f"negatives_mask must be {tuple(negatives.shape[:2])}, got {tuple(negatives_mask.shape)}"
-                )
-        elif negatives_mask is not None:
-            raise ValueError("negatives_mask given without negatives")
-
-        dtype = _compute_dtype(q, p, *([] if negatives is None else [negatives]))
-        rank, world_size = _distributed_world()
-        use_gather = self.gather_across_devices and world_size > 1
-
-        docs = p  # (batch_size, dim)
-        if use_gather:
-            docs = gather_with_grad(docs)  # (world_size * batch_size, dim)
-        label_offset = rank * batch_size if use_gather else 0
-
-        doc_mask = None  # (num_documents,) bool, True = real candidate
-        if negatives is not None:
-            num_negatives = negatives.shape[1]
-            if negatives_mask is None:
-                negatives_mask = torch.ones(batch_size, num_negatives, dtype=torch.bool, device=q.device)
-            negatives_mask = negatives_mask.to(device=q.device, dtype=torch.bool)
-            if use_gather:
-                negatives = gather_with_grad(negatives)  # (world_size * batch_size, N, dim)
-                negatives_mask = _gather_no_grad(negatives_mask)  # (world_size * batch_size, N)
-            flat_negatives = negatives.reshape(-1, dim)  # (global_batch * N, dim)
-            docs = torch.cat([docs, flat_negatives], dim=0)  # (global_batch * (1 + N), dim)
-            positives_valid = torch.ones(docs.shape[0] - flat_negatives.shape[0], dtype=torch.bool, device=q.device)
-            doc_mask = torch.cat([positives_valid, negatives_mask.reshape(-1)])
-
-        scores = q.to(dtype) @ docs.to(dtype).T  # (batch_size, num_documents)
-        logits = scores / self.temperature
-        if doc_mask is not None:
-            logits = logits.masked_fill(~doc_mask.unsqueeze(0), float("-inf"))
-        labels = torch.arange(batch_size, device=q.device) + label_offset  # (batch_size,)
-        loss = F.cross_entropy(logits, labels)
-        with torch.no_grad():
-            accuracy = (logits.argmax(dim=1) == labels).to(dtype).mean()
-        return InfoNCEOutput(loss=loss, accuracy=accuracy, logits=logits.detach())
-
-    def forward(
-        self,
-        q: Tensor,
-        p: Tensor,
-        negatives: Tensor | None = None,
-        negatives_mask: Tensor | None = None,
-    ) -> Tensor:
-        """The scalar loss; use `compute` to also get the in-batch accuracy."""
-        return self.compute(q, p, negatives, negatives_mask).loss
-
-
-# --------------------------------------------------------------------------------------------------
-# Listwise distillation
-# --------------------------------------------------------------------------------------------------
+from unret.training.losses.base import BatchNeeds, LossOutput, RetrievalLoss, compute_dtype, register_loss
 
 
 @torch.no_grad()
@@ -259,7 +34,7 @@ def normalize_teacher_scores(
         scores: ``(batch_size, num_candidates)`` teacher scores.
         mask: ``(batch_size, num_candidates)`` bool, ``True`` = valid candidate; ``None`` = all valid.
     """
-    dtype = _compute_dtype(scores)
+    dtype = compute_dtype(scores)
     scores = scores.detach().to(dtype)  # (batch_size, num_candidates)
     if mask is None:
         mask = torch.ones_like(scores, dtype=torch.bool)
@@ -287,7 +62,8 @@ class ListwiseDistillationOutput(NamedTuple):
     normalized_teacher_scores: Tensor  # (batch_size, num_candidates) the teacher scores as used
 
 
-class ListwiseDistillationLoss(nn.Module):
+@register_loss("distill")
+class ListwiseDistillationLoss(RetrievalLoss):
     r"""Listwise KL distillation from a teacher (e.g. a cross-encoder) plus a de-noised InfoNCE term.
 
     Tamber, Kazi, Sourabh & Lin, 2025, "Teaching Dense Retrieval Models to Specialize with Listwise
@@ -342,6 +118,8 @@ class ListwiseDistillationLoss(nn.Module):
         teacher = torch.randn(4, 20)  # cross-encoder scores, (batch_size, num_candidates)
         out = loss_fn.compute(student, teacher)  # out.loss, out.kl, out.infonce
     """
+
+    needs = BatchNeeds("list", teacher_scores=True)
 
     def __init__(
         self,
@@ -400,7 +178,7 @@ class ListwiseDistillationLoss(nn.Module):
         elif mask.shape != student_scores.shape:
             raise ValueError(f"mask must be {tuple(student_scores.shape)}, got {tuple(mask.shape)}")
         mask = mask.to(device=student_scores.device, dtype=torch.bool)  # (batch_size, num_candidates)
-        dtype = _compute_dtype(student_scores, teacher_scores)
+        dtype = compute_dtype(student_scores, teacher_scores)
         student = student_scores.to(dtype)  # (batch_size, num_candidates)
         teacher = teacher_scores.detach().to(device=student.device, dtype=dtype)
 
@@ -444,6 +222,18 @@ class ListwiseDistillationLoss(nn.Module):
     def forward(self, student_scores: Tensor, teacher_scores: Tensor, mask: Tensor | None = None) -> Tensor:
         """The scalar loss; use `compute` to also get its components."""
         return self.compute(student_scores, teacher_scores, mask).loss
+
+    def batch_loss(self, q: Tensor, docs: Tensor, mask: Tensor, batch: dict[str, Any]) -> LossOutput:
+        """Student scores ``q · doc`` over each query's candidate list against ``batch["teacher_scores"]``.
+
+        The accuracy is how often the student's top candidate is the teacher's.
+        """
+        teacher = batch["teacher_scores"]  # (batch_size, slots)
+        scores = torch.einsum("bd,bsd->bs", q.float(), docs.float())  # (batch_size, slots)
+        out = self.compute(scores, teacher, mask)
+        teacher_top = teacher.masked_fill(~mask, float("-inf")).argmax(1)
+        accuracy = (scores.masked_fill(~mask, float("-inf")).argmax(1) == teacher_top).float().mean()
+        return LossOutput(out.loss, {"accuracy": accuracy.detach(), "kl": out.kl})
 
 
 def _masked_log_softmax(logits: Tensor, mask: Tensor) -> Tensor:
