@@ -21,8 +21,8 @@ import torch
 
 from unret.backbones.cache import item_key
 from unret.datasets.stdlib_code import build_stdlib_code
-from unret.evaluation.data import load_beir
 from unret.evaluation.evaluate import encode_corpus, evaluate, format_table
+from unret.formats import load_beir
 from unret.fusion import HEADS
 from unret.items import to_item
 from unret.retriever import UnifiedRetriever
