@@ -159,7 +159,7 @@ def test_help_lists_every_subcommand_and_version(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert exit_info.value.code == 0
-    for command in ("index", "search", "info", "remove", "demo", "mine", "evaluate", "datasets", "fit"):
+    for command in ("index", "search", "info", "remove", "demo", "mine", "evaluate", "datasets", "serve", "fit"):
         assert f"    {command}" in out, command
     with pytest.raises(SystemExit):
         main(["--version"])

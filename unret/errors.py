@@ -34,6 +34,11 @@ class DataFormatError(UnretError, ValueError):
         self.path, self.line = str(path), line
 
 
+class RecordError(UnretError, ValueError):
+    """One malformed record (an item in a data file), before its file and line are known; readers re-raise
+    it as `DataFormatError` with them."""
+
+
 class ConfigError(UnretError, ValueError):
     """Settings that contradict each other (e.g. a data layout the chosen loss cannot train on)."""
 
@@ -46,6 +51,11 @@ class ModelMismatchError(UnretError, ValueError):
     """Saved state (an index, a fusion head) is intact but belongs to another model, dimension or backbone."""
 
 
+class IndexPathError(UnretError, FileExistsError):
+    """``save`` was pointed at a path holding something other than an unret index (a file, a folder of
+    other files); nothing there was touched."""
+
+
 # The names these had before they were merged; same class, so ``except`` clauses written for them still work.
 ManifestMismatchError = ModelMismatchError
 FusionMismatchError = ModelMismatchError
@@ -56,6 +66,6 @@ class ReadOnlyIndexError(UnretError, RuntimeError):
 
 
 __all__ = [
-    "ConfigError", "DataFormatError", "FusionMismatchError", "IndexCorruptError", "InputError", "ManifestMismatchError",
-    "ModelMismatchError", "ReadOnlyIndexError", "UnretError",
+    "ConfigError", "DataFormatError", "FusionMismatchError", "IndexCorruptError", "IndexPathError", "InputError",
+    "ManifestMismatchError", "ModelMismatchError", "ReadOnlyIndexError", "RecordError", "UnretError",
 ]

@@ -1,7 +1,7 @@
 """Named prompts per (role, modality, task): how an item is worded before a backbone reads it.
 
 LLM retrievers are sensitive to wording. The presets are the two recipes of the comparative study
-(DESIGN.md §3):
+(docs/architecture.md):
 
 * ``oneword`` — zero-shot: a chat turn ``Query: "{q}". Use one word to represent the query in a retrieval
   task. Make sure your word is in lowercase.`` followed by the assistant prefix ``The word is: "``; the last
@@ -16,6 +16,7 @@ user text are harmless). Users can override per call with ``task=`` (a named ins
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -31,7 +32,9 @@ class Prompt:
 
     ``template`` wraps the item's text; ``chat`` wraps the result as a user turn of the model's chat
     template (images go first in that turn); ``assistant_prefix`` is text after the generation prompt;
-    ``append_eos`` appends the tokenizer's EOS so the last token has seen everything (RepLLaMA).
+    ``append_eos`` appends the tokenizer's EOS so the last token has seen everything (RepLLaMA);
+    ``system`` is the system turn (None: the chat template's default); ``generation_prompt=False`` ends the
+    input after the user turn, as sentence-transformers renders chat models unless told otherwise.
     """
 
     template: str = CONTENT
@@ -39,21 +42,39 @@ class Prompt:
     assistant_prefix: str = ""
     append_eos: bool = False
     system: str | None = None
+    generation_prompt: bool = True
 
-    def with_instruction(self, instruction: str | None) -> Prompt:
-        """The same prompt with an ``Instruct: …`` line before the content (E5 / GME / Qwen3 style)."""
+    def with_instruction(self, instruction: str | None, style: str = "prefix") -> Prompt:
+        """The same prompt carrying a task instruction, placed as the prompt set's ``instruct`` style says.
+
+        ``prefix``: an ``Instruct: …`` line before the content (E5 / Qwen3 style); ``system``: the instruction
+        becomes the system turn (GME, sentence-transformers chat models); ``system.``: the same with a period
+        added when it ends without punctuation (Qwen3-VL-Embedding); any other value is a template holding
+        ``{instruction}`` and ``{content}`` that replaces the prompt's template (Qwen3-Embedding's
+        ``Instruct: {instruction}\nQuery:{content}``).
+        """
         if not instruction:
             return self
-        return replace(self, template=f"Instruct: {instruction}\n{self.template}")
+        if style == "prefix":
+            return replace(self, template=f"Instruct: {instruction}\n{self.template}")
+        if style in ("system", "system."):
+            instruction = instruction.strip()
+            if style == "system." and not unicodedata.category(instruction[-1]).startswith("P"):
+                instruction += "."
+            return replace(self, system=instruction)
+        return replace(self, template=style.replace("{instruction}", instruction))
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "template": self.template,
             "chat": self.chat,
             "assistant_prefix": self.assistant_prefix,
             "append_eos": self.append_eos,
             "system": self.system,
         }
+        if not self.generation_prompt:  # written only when set: configs saved before it stay byte-identical
+            out["generation_prompt"] = False
+        return out
 
 
 _ONE_WORD = "Use one word to represent the {what} in a retrieval task. Make sure your word is in lowercase."
@@ -79,11 +100,15 @@ def _oneword(label: str, what: str) -> Prompt:
 
 @dataclass(frozen=True)
 class PromptSet:
-    """A prompt for every (role, modality); ``tasks`` maps task names to query instructions."""
+    """A prompt for every (role, modality); ``tasks`` maps task names to query instructions.
+
+    ``instruct`` says where a query instruction goes (see :meth:`Prompt.with_instruction`).
+    """
 
     name: str
     prompts: Mapping[tuple[str, str], Prompt]
     tasks: Mapping[str, str] = field(default_factory=lambda: dict(TASKS))
+    instruct: str = "prefix"
 
     def resolve(
         self, role: str, modality: str, task: str | None = None, instruction: str | None = None
@@ -99,19 +124,23 @@ class PromptSet:
             if task not in self.tasks:
                 raise ValueError(f"unknown task {task!r}; known tasks: {sorted(self.tasks)}")
             instruction = self.tasks[task]
-        return prompt.with_instruction(instruction) if role == "query" else prompt
+        return prompt.with_instruction(instruction, self.instruct) if role == "query" else prompt
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "name": self.name,
             "prompts": {f"{r}/{m}": p.to_dict() for (r, m), p in self.prompts.items()},
             "tasks": dict(self.tasks),
         }
+        if self.instruct != "prefix":
+            out["instruct"] = self.instruct
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping) -> PromptSet:
         prompts = {tuple(k.split("/", 1)): Prompt(**v) for k, v in data["prompts"].items()}
-        return cls(name=data["name"], prompts=prompts, tasks=dict(data.get("tasks", TASKS)))
+        return cls(name=data["name"], prompts=prompts, tasks=dict(data.get("tasks", TASKS)),
+                   instruct=data.get("instruct", "prefix"))
 
 
 def _preset(name: str, by_role_modality: dict[tuple[str, str], Prompt]) -> PromptSet:

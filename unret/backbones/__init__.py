@@ -14,8 +14,10 @@ from unret.backbones.base import Backbone
 from unret.backbones.fused import FUSION_CONFIG, FusedBackbone
 from unret.backbones.hf_text import HFTextBackbone
 from unret.backbones.open_clip import OpenCLIPBackbone
+from unret.backbones.peft_adapter import adapter_base
 from unret.backbones.qwen_vl import QwenVLBackbone
 from unret.backbones.registry import REGISTRY, backbone_class, detect_kind, register
+from unret.backbones.st_backbone import SentenceTransformerBackbone
 from unret.names import OPEN_CLIP_PREFIX, TESTING_PREFIX, resolve_model
 
 VL_MODEL_TYPES = REGISTRY["qwen_vl"].model_types
@@ -26,8 +28,8 @@ KINDS: dict[str, type[Backbone]] = {kind: r.cls for kind, r in REGISTRY.items()}
 
 __all__ = [
     "FUSION_CONFIG", "KINDS", "OPEN_CLIP_PREFIX", "TESTING_PREFIX", "VL_MODEL_TYPES", "Backbone", "FusedBackbone",
-    "HFTextBackbone", "OpenCLIPBackbone", "QwenVLBackbone", "backbone_class", "detect_kind", "load_backbone",
-    "register", "resolve_dtype", "resolve_model",
+    "HFTextBackbone", "OpenCLIPBackbone", "QwenVLBackbone", "SentenceTransformerBackbone", "backbone_class",
+    "detect_kind", "load_backbone", "register", "resolve_dtype", "resolve_model",
 ]
 
 
@@ -49,6 +51,9 @@ def load_backbone(name_or_path: str, kind: str | None = None, dtype: str | torch
                   device: str | torch.device | None = None, **kwargs: Any) -> Backbone:
     """Load a backbone from a hub name, local folder or unret name; ``kind`` defaults to what it holds."""
     name_or_path = resolve_model(name_or_path)
+    base = adapter_base(name_or_path)
+    if base is not None:  # a PEFT adapter folder: its base model, with the adapter on top
+        name_or_path, kwargs = resolve_model(base), {**kwargs, "adapter": name_or_path}
     kind = kind or detect_kind(name_or_path, kwargs.get("revision"))
     backbone = backbone_class(kind).from_pretrained(name_or_path, dtype=resolve_dtype(dtype), **kwargs)
     if device is not None:

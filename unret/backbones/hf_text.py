@@ -3,12 +3,12 @@
 Decoder LLMs (Qwen2.5, Qwen2.5-Coder, Qwen2.5-Math, …) pool the last token's final state, as in
 RepLLaMA (Ma et al., 2023) and the comparative study of specialised Qwen2.5 retrievers; BERT-like encoders
 (all-MiniLM-L6-v2, all-mpnet-base-v2, …) mean-pool, as sentence-transformers does. The strategy comes from
-the checkpoint (a sentence-transformers ``1_Pooling/config.json``, else the architecture) unless given.
+the checkpoint's recipe (a sentence-transformers package, a known family, else the architecture) unless
+given; see :mod:`unret.backbones.recipes`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,9 @@ import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from unret.backbones.base import Backbone
+from unret.backbones.peft_adapter import load_model
 from unret.backbones.pooling import POOLING_STRATEGIES, Pooling, normalize, pool
+from unret.backbones.recipes import choose_recipe
 from unret.backbones.registry import register
 from unret.backbones.tokenize import PromptTokenizer, pad_batch
 from unret.items import Item
@@ -27,27 +29,21 @@ DEFAULT_LLM_MAX_LENGTH = 8192
 
 
 def is_decoder(config) -> bool:
-    """Causal LMs pool the last token; bidirectional encoders pool the mean."""
+    """Causal LMs pool the last token; bidirectional encoders pool the mean.
+
+    A checkpoint saved as the bare model (``Qwen2Model``, as sentence-transformers saves it) no longer says
+    ``…ForCausalLM``: its ``model_type`` then decides (causal-LM families that have no masked-LM head).
+    """
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
     architectures = getattr(config, "architectures", None) or []
-    return bool(getattr(config, "is_decoder", False)) or any(a.endswith("ForCausalLM") for a in architectures)
-
-
-def sentence_transformers_settings(path: str | Path) -> dict[str, Any]:
-    """Pooling mode and max length from a local sentence-transformers folder, if it is one."""
-    path = Path(path)
-    settings: dict[str, Any] = {}
-    pooling_file = path / "1_Pooling" / "config.json"
-    if pooling_file.exists():
-        modes = json.loads(pooling_file.read_text())
-        for mode, strategy in (("pooling_mode_mean_tokens", "mean"), ("pooling_mode_cls_token", "cls"),
-                               ("pooling_mode_lasttoken", "last")):
-            if modes.get(mode):
-                settings["pooling"] = strategy
-                break
-    bert_config = path / "sentence_bert_config.json"
-    if bert_config.exists():
-        settings["max_length"] = json.loads(bert_config.read_text()).get("max_seq_length")
-    return settings
+    if bool(getattr(config, "is_decoder", False)) or any(a.endswith("ForCausalLM") for a in architectures):
+        return True
+    model_type = getattr(config, "model_type", None)
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
 @register("hf_text", default=True)
@@ -66,6 +62,7 @@ class HFTextBackbone(Backbone):
         self.pooling = pooling
         self.padding_side = padding_side
         self.prompt_tokenizer = PromptTokenizer(tokenizer)
+        self.recipe: str | None = None
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
 
@@ -73,24 +70,34 @@ class HFTextBackbone(Backbone):
     def from_pretrained(cls, name_or_path: str, pooling: Pooling | None = None,
                         prompts: str | PromptSet | None = None, max_length: int | None = None,
                         padding_side: str | None = None, dtype: torch.dtype | None = None,
-                        revision: str | None = None, **model_kwargs: Any) -> HFTextBackbone:
+                        revision: str | None = None, recipe: str | None = None, adapter: str | None = None,
+                        merge_adapter: bool = True, **model_kwargs: Any) -> HFTextBackbone:
+        """Load a text model; prompts, pooling, padding and max length come from its recipe unless given.
+
+        ``recipe`` names a built-in recipe (docs/models.md); by default it is read from the checkpoint
+        (:func:`unret.backbones.recipes.choose_recipe`). ``adapter`` is a PEFT adapter folder put on top.
+        """
         config = AutoConfig.from_pretrained(name_or_path, revision=revision)
         decoder = is_decoder(config)
-        st = sentence_transformers_settings(name_or_path) if Path(name_or_path).is_dir() else {}
-        pooling = pooling or st.get("pooling") or ("last" if decoder else "mean")
-        prompts = prompts or ("oneword" if decoder else "plain")
+        chosen = choose_recipe(name_or_path, config.to_dict(), decoder, recipe, revision,
+                               warn=prompts is None and pooling is None)
+        pooling = pooling or chosen.pooling
+        prompts = prompts or chosen.prompts
         # Encoders (BERT, MPNet) have absolute position embeddings counted from the left edge: left padding
         # would shift every token's position, so they always pad right.
         if padding_side is None:
-            padding_side = "left" if decoder else "right"
+            padding_side = (chosen.padding_side or "left") if decoder else "right"
         elif padding_side != "right" and not decoder:
             raise ValueError(f"{name_or_path} is an encoder with absolute positions; it must pad on the right")
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
         if max_length is None:
-            max_length = st.get("max_length") or (DEFAULT_LLM_MAX_LENGTH if decoder else
-                                                  min(tokenizer.model_max_length, 512))
-        model = AutoModel.from_pretrained(name_or_path, revision=revision, dtype=dtype, **model_kwargs).eval()
-        return cls(model, tokenizer, pooling, prompts, max_length=max_length, padding_side=padding_side)
+            max_length = chosen.max_length or (DEFAULT_LLM_MAX_LENGTH if decoder else
+                                               min(tokenizer.model_max_length, 512))
+        model = load_model(AutoModel, name_or_path, adapter, merge_adapter, revision=revision, dtype=dtype,
+                           **model_kwargs)
+        backbone = cls(model, tokenizer, pooling, prompts, max_length=max_length, padding_side=padding_side)
+        backbone.recipe = recipe or chosen.name
+        return backbone
 
     @property
     def dim(self) -> int:
@@ -111,7 +118,7 @@ class HFTextBackbone(Backbone):
         return normalize(pool(hidden, attention_mask, self.pooling))  # (batch_size, hidden_size)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "pooling": self.pooling, "padding_side": self.padding_side}
+        return {**super().config(), "recipe": self.recipe, "pooling": self.pooling, "padding_side": self.padding_side}
 
     def save(self, path: str | Path) -> None:
         self.model.save_pretrained(path)

@@ -24,7 +24,9 @@ from transformers import AutoModel, AutoProcessor
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from unret.backbones.base import Backbone
+from unret.backbones.peft_adapter import load_model
 from unret.backbones.pooling import normalize, pool
+from unret.backbones.recipes import choose_recipe
 from unret.backbones.registry import register
 from unret.backbones.tokenize import PromptTokenizer, pad_batch
 from unret.items import Item
@@ -71,17 +73,36 @@ class QwenVLBackbone(Backbone):
             image_token=processor.image_token,
         )
         self.image_token_id = processor.image_token_id
+        self.recipe: str | None = None
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, prompts: str | PromptSet | None = None,
                         max_length: int | None = None, min_pixels: int | None = None,
-                        max_pixels: int | None = None, padding_side: str = "left",
-                        dtype: torch.dtype | None = None, revision: str | None = None,
+                        max_pixels: int | None = None, padding_side: str | None = None,
+                        dtype: torch.dtype | None = None, revision: str | None = None, recipe: str | None = None,
+                        adapter: str | None = None, merge_adapter: bool = True,
                         **model_kwargs: Any) -> QwenVLBackbone:
+        """Load a Qwen-VL checkpoint; prompts, padding and max length come from its recipe unless given.
+
+        ``recipe`` names a built-in recipe (docs/models.md); by default it is read from the checkpoint
+        (:func:`unret.backbones.recipes.choose_recipe`). ``adapter`` is a PEFT adapter folder put on top.
+        """
+        from unret.backbones.registry import load_config
+
+        model_kwargs.pop("pooling", None)  # always the last token; accepted so saved configs round-trip
+        chosen = choose_recipe(name_or_path, load_config(name_or_path, revision), True, recipe, revision,
+                               vision=True, warn=prompts is None)
+        if chosen.pooling != "last":
+            raise ValueError(f"{name_or_path}: recipe {chosen.name!r} pools {chosen.pooling!r}; Qwen-VL backbones "
+                             "pool the last token (load the package with kind='sentence_transformers')")
         # AutoModel maps hub ``…ForConditionalGeneration`` checkpoints to the bare encoder, dropping lm_head.
-        model = AutoModel.from_pretrained(name_or_path, revision=revision, dtype=dtype, **model_kwargs).eval()
+        model = load_model(AutoModel, name_or_path, adapter, merge_adapter, revision=revision, dtype=dtype,
+                           **model_kwargs)
         processor = AutoProcessor.from_pretrained(name_or_path, revision=revision)
-        return cls(model, processor, prompts or "oneword", max_length, min_pixels, max_pixels, padding_side)
+        backbone = cls(model, processor, prompts or chosen.prompts, max_length or chosen.max_length, min_pixels,
+                       max_pixels, padding_side or chosen.padding_side or "left")
+        backbone.recipe = recipe or chosen.name
+        return backbone
 
     @property
     def dim(self) -> int:
@@ -173,7 +194,7 @@ class QwenVLBackbone(Backbone):
         return normalize(pool(hidden, attention_mask, "last"))
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "min_pixels": self.min_pixels,
+        return {**super().config(), "recipe": self.recipe, "min_pixels": self.min_pixels,
                 "max_pixels": self.max_pixels, "padding_side": self.padding_side}
 
     def save(self, path: str | Path) -> None:

@@ -121,7 +121,7 @@ class PromptTokenizer:
             messages = [{"role": "user", "content": content}]
             if prompt.system is not None:
                 messages.insert(0, {"role": "system", "content": prompt.system})
-            rendered = self._render_chat(messages, tokenize=False, add_generation_prompt=True)
+            rendered = self._render_chat(messages, tokenize=False, add_generation_prompt=prompt.generation_prompt)
             rendered += prompt.assistant_prefix
         else:
             if has_image and self.image_placeholder is None:

@@ -1,5 +1,5 @@
 """The ``unret`` console: ``index``, ``search``, ``info``, ``remove``, ``demo``, ``mine``, ``evaluate``,
-``datasets`` and Lightning's ``fit`` (``unret fit -c …``).
+``datasets``, ``serve`` and Lightning's ``fit`` (``unret fit -c …``).
 
 Each subcommand module registers its parsers in ``COMMANDS`` (a function taking argparse's subparsers and
 setting ``func`` on each parser): adding a command is one line there. Errors end as one line on stderr
@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from unret.cli import index_cmds, search_cmd, tools
 from unret.cli.errors import exit_code, message
+from unret.serve.cli import add_parser as add_serve
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -24,6 +25,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     search_cmd.register,
     tools.register_demo,
     tools.register,
+    add_serve,
     tools.register_lightning,
 ]
 

@@ -6,7 +6,8 @@ Every user mistake ends in one line on stderr (``unret: error: …`` naming the 
 ====  =====================================================================================
 0     success
 1     unexpected failure (a bug, or the system: disk full, permission denied) — message names the path
-2     bad command line: unknown option, ``-k 0``, an empty query, ``KEY=VALUE`` malformed
+2     bad command line: unknown option, ``-k 0``, an empty query, ``KEY=VALUE`` malformed, ``--out`` a
+      folder that is not an index, settings that contradict each other
 3     a path given does not exist: index folder, query file, folder to index, BEIR folder
 4     input that exists but is malformed: a BEIR folder or JSONL line, an unreadable query input
 5     the index is damaged (a file missing, truncated or failing its checksum)
@@ -18,9 +19,15 @@ Every user mistake ends in one line on stderr (``unret: error: …`` naming the 
 
 from __future__ import annotations
 
-import json
-
-from unret.errors import DataFormatError, IndexCorruptError, InputError, ModelMismatchError
+from unret.errors import (
+    ConfigError,
+    DataFormatError,
+    IndexCorruptError,
+    IndexPathError,
+    InputError,
+    ModelMismatchError,
+    RecordError,
+)
 
 OK, FAILURE, USAGE, NOT_FOUND, BAD_DATA, CORRUPT_INDEX, MODEL_MISMATCH, UNKNOWN_MODEL = range(8)
 INTERRUPTED = 130
@@ -40,11 +47,13 @@ def exit_code(exc: BaseException) -> int:
         return exc.code
     if isinstance(exc, KeyboardInterrupt):
         return INTERRUPTED
-    if isinstance(exc, (IndexCorruptError, json.JSONDecodeError)):
+    if isinstance(exc, (IndexPathError, ConfigError)):
+        return USAGE
+    if isinstance(exc, IndexCorruptError):
         return CORRUPT_INDEX
     if isinstance(exc, ModelMismatchError):
         return MODEL_MISMATCH
-    if isinstance(exc, (DataFormatError, InputError)):
+    if isinstance(exc, (DataFormatError, RecordError, InputError)):
         return BAD_DATA
     if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
         return NOT_FOUND
