@@ -19,10 +19,10 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from unret.backbones.cache import item_key
+from unret.backbones.fused import cache_key
 from unret.datasets.stdlib_code import build_stdlib_code
-from unret.evaluation.data import load_beir
 from unret.evaluation.evaluate import encode_corpus, evaluate, format_table
+from unret.formats import load_beir
 from unret.fusion import HEADS
 from unret.items import to_item
 from unret.retriever import UnifiedRetriever
@@ -78,7 +78,7 @@ def main() -> None:
                 alone = UnifiedRetriever(getattr(module.backbone, side), {"name_or_path": name, "revision": None})
                 run_eval(label, alone, args.eval_cache)
                 ids, vectors, _ = encode_corpus(alone, dataset, cache_dir=args.eval_cache)
-                keys = [item_key(to_item(dataset.corpus[i]), "document", "None|None") for i in ids]
+                keys = [cache_key(to_item(dataset.corpus[i])) for i in ids]
                 module.backbone.caches[side].put(keys, torch.from_numpy(vectors))
         run_eval(f"{head} head, untrained", fused)
         t = time.perf_counter()

@@ -25,8 +25,8 @@ import lightning as L
 import torch
 
 from unret.datasets.stdlib_code import build_stdlib_code
-from unret.evaluation.data import load_beir
 from unret.evaluation.evaluate import evaluate, format_table
+from unret.formats import load_beir
 from unret.retriever import UnifiedRetriever
 from unret.training.data import RetrievalDataModule
 from unret.training.mining import mine, mine_hard_negatives

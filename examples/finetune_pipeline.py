@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     import lightning as L
 
     from unret import UnifiedRetriever, datasets
-    from unret.evaluation.data import load_beir
     from unret.evaluation.evaluate import evaluate, format_table
+    from unret.formats import load_beir
     from unret.training.data import RetrievalDataModule
     from unret.training.mining import mine, mine_hard_negatives
     from unret.training.module import RetrieverModule

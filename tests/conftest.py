@@ -11,8 +11,8 @@ from PIL import Image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Oversubscribed OpenMP on 2 cores turns ms into seconds (DESIGN.md §9): pin the thread count, and let a
-# machine that is busy with something else ask for 1 (UNRET_TEST_THREADS=1).
+# Oversubscribed OpenMP on 2 cores turns ms into seconds (docs/architecture.md, "Known traps"): pin the thread
+# count, and let a machine that is busy with something else ask for 1 (UNRET_TEST_THREADS=1).
 torch.set_num_threads(int(os.environ.get("UNRET_TEST_THREADS", "2")))
 
 

@@ -32,7 +32,7 @@ def test_demo_tiny_runs_the_image_pipeline(capsys):
 
 def test_evaluate_passes_model_args_to_from_pretrained(tmp_path, capsys, monkeypatch):
     from unret import UnifiedRetriever
-    from unret.evaluation.data import write_beir
+    from unret.formats import write_beir
     from unret.items import Text
 
     write_beir(tmp_path / "beir", {"d1": Text("rivers flow to the sea")}, {"q1": Text("rivers")},
@@ -52,7 +52,7 @@ def test_evaluate_passes_model_args_to_from_pretrained(tmp_path, capsys, monkeyp
 
 
 def test_evaluate_and_datasets_commands(tmp_path, capsys):
-    from unret.evaluation.data import write_beir
+    from unret.formats import write_beir
     from unret.items import Code, Text
 
     corpus = {"d1": Code("def add(a, b):\n    return a + b", "python"), "d2": Text("rivers flow to the sea")}

@@ -113,3 +113,11 @@ def test_an_upward_import_is_caught(monkeypatch):
     monkeypatch.setattr(Path, "read_text", read)
     with pytest.raises(AssertionError, match=r"backbones/pooling.py:\d+: backbones \(models\) imports unret.index"):
         test_imports_only_run_downward()
+
+
+def test_training_and_datasets_read_data_through_formats_not_evaluation():
+    """BEIR/JSONL reading and writing live in unret.formats; training and datasets do not reach into evaluation."""
+    offenders = [f"{path.relative_to(ROOT)}:{line}: {target}"
+                 for folder in ("training", "datasets") for path in sorted((PACKAGE / folder).rglob("*.py"))
+                 for line, target in imported_modules(path) if top_level(target) == "evaluation"]
+    assert not offenders, offenders

@@ -216,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("name", choices=["stdlib-code", "emoji"])
     build.add_argument("--out", required=True)
     build.set_defaults(func=_datasets)
+
+    from unret.serve.cli import add_parser as add_serve
+
+    add_serve(sub)
     return parser
 
 

@@ -34,6 +34,11 @@ class DataFormatError(UnretError, ValueError):
         self.path, self.line = str(path), line
 
 
+class RecordError(UnretError, ValueError):
+    """One malformed record (an item in a data file), before its file and line are known; readers re-raise
+    it as `DataFormatError` with them."""
+
+
 class ConfigError(UnretError, ValueError):
     """Settings that contradict each other (e.g. a data layout the chosen loss cannot train on)."""
 
@@ -57,5 +62,5 @@ class ReadOnlyIndexError(UnretError, RuntimeError):
 
 __all__ = [
     "ConfigError", "DataFormatError", "FusionMismatchError", "IndexCorruptError", "InputError", "ManifestMismatchError",
-    "ModelMismatchError", "ReadOnlyIndexError", "UnretError",
+    "ModelMismatchError", "ReadOnlyIndexError", "RecordError", "UnretError",
 ]

@@ -17,7 +17,7 @@ import torch
 
 from unret.atomic import atomic_write_text
 from unret.backbones import Backbone, load_backbone
-from unret.backbones.identity import PROBE_TOLERANCE, probe_drift, probe_vector
+from unret.backbones.identity import probe_mismatch, probe_vector
 from unret.encoding import as_output, encode_items
 from unret.errors import ManifestMismatchError, ReadOnlyIndexError
 from unret.index import Hit, VectorIndex, Where, create_index
@@ -275,9 +275,8 @@ class UnifiedRetriever:
         index = VectorIndex.load(path / INDEX_DIR, view=view, expected_dim=retriever.dim)
         expected = index.model.get("fingerprint") if index.model else None
         if expected is not None:
-            got = retriever.fingerprint()
-            drift = probe_drift(got, expected)
-            if drift > PROBE_TOLERANCE:
+            drift = probe_mismatch(retriever.fingerprint(), expected)
+            if drift is not None:
                 raise ManifestMismatchError(
                     f"the index at {path} was built with model {index.model.get('name_or_path')!r}, and "
                     f"{retriever.model_ref.get('name_or_path')!r} embeds differently (probe vectors differ "

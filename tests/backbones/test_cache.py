@@ -11,7 +11,7 @@ import torch
 from tests.backbones.toy import TextOnlyToy, ToyBackbone
 from tests.conftest import random_image
 from unret.backbones.cache import EmbeddingCache
-from unret.backbones.fused import FusedBackbone
+from unret.backbones.fused import FusedBackbone, cache_key
 from unret.fusion import build_head
 from unret.items import Code, to_item
 
@@ -87,3 +87,14 @@ def test_a_partly_cached_batch_embeds_like_a_fresh_one(tmp_path):
     torch.testing.assert_close(mixed[[2, 0]], first)
     fresh = _fused()  # no cache folder: memory only, a new instance
     torch.testing.assert_close(mixed, fresh(**fresh.prepare([to_item("two"), to_item("three"), to_item("one")])))
+
+
+def test_a_cache_warmed_with_known_vectors_serves_them():
+    """What benchmarks/fusion_bench.py does: seed a side's cache with corpus vectors by `cache_key`."""
+    fused = _fused()
+    items = [to_item("alpha"), to_item("beta")]
+    known = torch.nn.functional.normalize(torch.randn(2, fused.b.dim), dim=-1)
+    fused.caches["b"].put([cache_key(item) for item in items], known)
+    fused.b.forward = None  # must not run
+    side_b = fused._side("b", fused.prepare(items)["b"], size=2)
+    torch.testing.assert_close(side_b, known)

@@ -16,7 +16,7 @@ from tests.conftest import random_image
 from unret.cli import build_parser
 from unret.datasets import build
 from unret.datasets.emoji import IMAGE_DIR, SPLITS, build_emoji, main
-from unret.evaluation.data import load_beir
+from unret.formats import load_beir
 
 NUM_SUBCATEGORIES, PER_SUBCATEGORY = 30, 2
 

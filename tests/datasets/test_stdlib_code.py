@@ -14,7 +14,7 @@ import pytest
 
 from unret.datasets import build
 from unret.datasets.stdlib_code import SPLITS, assign_splits, build_stdlib_code, extract_pairs, main
-from unret.evaluation.data import load_beir
+from unret.formats import load_beir
 
 
 def _write(root: Path, rel: str, source: str) -> None:

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from unret import Code
-from unret.evaluation.data import DataFormatError, RetrievalDataset, load_beir, write_beir
+from unret.errors import DataFormatError
+from unret.formats import RetrievalDataset, load_beir, write_beir
 from unret.items import Text, to_item
 
 
@@ -157,7 +158,7 @@ def test_writer_refuses_inconsistent_qrels(tmp_path):
 
 
 def test_judged_subset_keeps_only_the_split_documents():
-    from unret.evaluation.data import RetrievalDataset
+    from unret.formats import RetrievalDataset
     from unret.items import Text
 
     corpus = {f"d{i}": Text(f"doc {i}") for i in range(6)}

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from unret import Code
-from unret.evaluation.data import load_beir, write_beir
 from unret.evaluation.evaluate import evaluate, format_table, run_evaluate
 from unret.evaluation.metrics import DEFAULT_MEASURES, evaluate_run, read_trec_run
+from unret.formats import load_beir, write_beir
 from unret.items import Text
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -10,8 +10,8 @@ import pytest
 
 from unret import Code, UnifiedRetriever
 from unret.evaluation.bm25 import bm25_run
-from unret.evaluation.data import write_beir
 from unret.evaluation.evaluate import evaluate, run_evaluate
+from unret.formats import write_beir
 from unret.items import Text
 from unret.retriever import LEXICAL_DIR
 from unret.search import rrf

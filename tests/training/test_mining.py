@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from unret import Code, Text, UnifiedRetriever
-from unret.evaluation.data import RetrievalDataset
+from unret.formats import RetrievalDataset
 from unret.training.data import JsonlDataset
 from unret.training.mining import mine, mine_hard_negatives, score_candidates
 

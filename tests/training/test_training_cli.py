@@ -61,3 +61,11 @@ def test_an_unknown_option_is_refused(capsys):
         main(["fit", "-c", str(ROOT / "configs/tiny/contrastive.yaml"), "--model.no_such_option", "1"])
     assert exit_info.value.code != 0
     assert "no_such_option" in capsys.readouterr().err
+
+
+def test_a_loss_given_by_class_path_takes_its_own_arguments(capsys):
+    """How a new loss is configured without registering a name: ``class_path`` + ``init_args``."""
+    loss = '{"class_path": "unret.training.losses.ListwiseDistillationLoss", "init_args": {"infonce_weight": 0.3}}'
+    config = _printed(["fit", "-c", str(ROOT / "configs/tiny/distill.yaml"), "--model.loss", loss], capsys)
+    assert config["model"]["loss"]["class_path"] == "unret.training.losses.ListwiseDistillationLoss"
+    assert config["model"]["loss"]["init_args"]["infonce_weight"] == 0.3

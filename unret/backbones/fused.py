@@ -42,6 +42,11 @@ HEAD_WEIGHTS = "fusion_head.safetensors"
 SIDES = ("a", "b")
 
 
+def cache_key(item: Item, role: str = "document", task: str | None = None, instruction: str | None = None) -> str:
+    """The embedding-cache key of an item as ``prepare`` computes it (to warm a cache with known vectors)."""
+    return item_key(item, (role, task, instruction))
+
+
 def _claims(name_or_path: str, revision: str | None = None) -> bool:
     return (Path(name_or_path) / FUSION_CONFIG).is_file()
 
@@ -168,7 +173,7 @@ class FusedBackbone(Backbone):
             batch[f"has_{side}"] = torch.tensor([i in readable for i in range(len(items))])
             batch[side] = {
                 "rows": torch.tensor(rows, dtype=torch.long),
-                "keys": [item_key(items[i], (role, task, instruction)) for i in rows] if side in self.caches else [],
+                "keys": [cache_key(items[i], role, task, instruction) for i in rows] if side in self.caches else [],
                 "inputs": backbone.prepare([items[i] for i in rows], role=role, task=task, instruction=instruction,
                                            positions=[positions[i] for i in rows]) if rows else None,
             }

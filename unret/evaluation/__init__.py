@@ -1,6 +1,7 @@
 """Evaluation: BEIR/CoIR-format loaders, trec_eval metrics, a BM25 baseline and ``evaluate``.
 
-Names are imported lazily: ``unret.evaluation.data`` and ``.metrics`` need neither torch nor transformers.
+Names are imported lazily: ``.metrics`` (and ``unret.formats``, which reads the data) need neither torch
+nor transformers.
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "BM25": "unret.evaluation.bm25",
-    "DataFormatError": "unret.evaluation.data",
-    "RetrievalDataset": "unret.evaluation.data",
+    "DataFormatError": "unret.errors",
+    "RetrievalDataset": "unret.formats",
     "evaluate": "unret.evaluation.evaluate",
     "evaluate_run": "unret.evaluation.metrics",
     "format_table": "unret.evaluation.evaluate",
-    "load_beir": "unret.evaluation.data",
+    "load_beir": "unret.formats",
     "per_query": "unret.evaluation.metrics",
     "read_trec_run": "unret.evaluation.metrics",
     "run_evaluate": "unret.evaluation.evaluate",
-    "write_beir": "unret.evaluation.data",
+    "write_beir": "unret.formats",
     "write_trec_run": "unret.evaluation.metrics",
 }
 
@@ -39,10 +40,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from unret.errors import DataFormatError
     from unret.evaluation.bm25 import BM25
-    from unret.evaluation.data import DataFormatError, RetrievalDataset, load_beir, write_beir
     from unret.evaluation.evaluate import evaluate, format_table, run_evaluate
     from unret.evaluation.metrics import evaluate_run, per_query, read_trec_run, write_trec_run
+    from unret.formats import RetrievalDataset, load_beir, write_beir
 
 
 def __getattr__(name: str) -> Any:

@@ -19,14 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from unret.atomic import atomic_open
-from unret.errors import DataFormatError
+from unret.errors import DataFormatError, RecordError
 from unret.items import IMAGE_EXTENSIONS, MODALITIES, Code, ItemSpec, Text
 
 RECORD_KEYS = frozenset({"title", "text", "code", "language", "image", "modality"})
-
-
-class RecordError(ValueError):
-    """What is wrong with one record; the caller adds where it is (``file:line``, field)."""
 
 
 def spec_from_record(record: Any, base: Path, strict: bool = False) -> ItemSpec:
