@@ -152,3 +152,32 @@ def test_cli_model_args_reach_the_backbone_and_are_kept(tiny_vl_path, tmp_path, 
     np.testing.assert_allclose(stored, direct.encode_documents([root / "big.png"], convert_to="numpy"), atol=1e-5)
     with pytest.raises(SystemExit, match="--model-arg expects KEY=VALUE"):
         main(["index", str(root), "--model", str(tiny_vl_path), "--out", str(tmp_path / "x"), "--model-arg", "oops"])
+
+
+def test_save_refuses_an_index_folder_holding_other_files(filled, tmp_path):
+    from unret.errors import IndexPathError
+
+    r, _ = filled
+    mine = tmp_path / "out" / "index"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(IndexPathError, match="not an unret index"):
+        r.save(tmp_path / "out")
+    assert (mine / "notes.txt").read_text() == "mine" and sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (lambda text: text[: len(text) // 2], "not valid JSON"),
+    (lambda text: text.replace('"format_version": 1', '"format_version": 99'), "unsupported format_version 99"),
+    (lambda text: "[]", "unsupported format_version None"),
+    (lambda text: json.dumps({**json.loads(text), "model": None}), "needs 'model'"),
+])
+def test_load_refuses_a_damaged_or_newer_config_naming_it(filled, tmp_path, content, message):
+    from unret.errors import IndexCorruptError
+
+    r, _ = filled
+    r.save(tmp_path / "idx")
+    config = tmp_path / "idx" / "unret_config.json"
+    config.write_text(content(config.read_text()))
+    with pytest.raises(IndexCorruptError, match=f"unret_config.json.*{message}"):
+        UnifiedRetriever.load(tmp_path / "idx")

@@ -51,6 +51,11 @@ class ModelMismatchError(UnretError, ValueError):
     """Saved state (an index, a fusion head) is intact but belongs to another model, dimension or backbone."""
 
 
+class IndexPathError(UnretError, FileExistsError):
+    """``save`` was pointed at a path holding something other than an unret index (a file, a folder of
+    other files); nothing there was touched."""
+
+
 # The names these had before they were merged; same class, so ``except`` clauses written for them still work.
 ManifestMismatchError = ModelMismatchError
 FusionMismatchError = ModelMismatchError
@@ -61,6 +66,6 @@ class ReadOnlyIndexError(UnretError, RuntimeError):
 
 
 __all__ = [
-    "ConfigError", "DataFormatError", "FusionMismatchError", "IndexCorruptError", "InputError", "ManifestMismatchError",
-    "ModelMismatchError", "ReadOnlyIndexError", "RecordError", "UnretError",
+    "ConfigError", "DataFormatError", "FusionMismatchError", "IndexCorruptError", "IndexPathError", "InputError",
+    "ManifestMismatchError", "ModelMismatchError", "ReadOnlyIndexError", "RecordError", "UnretError",
 ]

@@ -19,7 +19,7 @@ from unret.atomic import atomic_write_text
 from unret.backbones import Backbone, load_backbone
 from unret.backbones.identity import probe_mismatch, probe_vector
 from unret.encoding import as_output, encode_items
-from unret.errors import ManifestMismatchError, ReadOnlyIndexError
+from unret.errors import IndexCorruptError, ManifestMismatchError, ReadOnlyIndexError
 from unret.index import Hit, VectorIndex, Where, create_index
 from unret.items import Item, to_items
 from unret.search import MODES, DenseRetriever, HybridRetriever, LexicalIndex, LexicalRetriever, Retriever
@@ -80,12 +80,24 @@ class UnifiedRetriever:
         truncate_dim = truncate_dim if truncate_dim is not None else config.get("truncate_dim")
         return cls(backbone, config.get("model"), truncate_dim)
 
-    def save_pretrained(self, path: str | Path) -> None:
-        """Write weights, processor and unret settings so ``from_pretrained(path)`` restores this retriever."""
+    def save_pretrained(self, path: str | Path) -> str:
+        """Write weights, processor and unret settings so ``from_pretrained(path)`` restores this retriever.
+
+        The sentence-transformers files are written too where its recipe has a sentence-transformers form, so
+        ``SentenceTransformer(path)`` returns the same vectors. Returns "" then, else why they were not.
+        """
+        from unret.backbones.st_export import export_package
+
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.backbone.save(path)
+        if self.truncate_dim is not None:
+            (path / "modules.json").unlink(missing_ok=True)
+            not_exported = "truncate_dim is set (pass truncate_dim= to SentenceTransformer yourself)"
+        else:
+            not_exported = export_package(self.backbone, path)
         (path / CONFIG_NAME).write_text(json.dumps(self._config(), indent=2))
+        return not_exported
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -170,9 +182,10 @@ class UnifiedRetriever:
             raise ReadOnlyIndexError("this index was loaded with view=True (read-only); load it with view=False to add")
         vectors = self.encode_documents(items, batch_size=batch_size, show_progress=show_progress,
                                         convert_to="numpy")
+        lexical = self._lexical()  # before index.add: an older index's lexical side is rebuilt without these
         index.add(ids, vectors, [item.modality for item in items],
                   [_item_metadata(item, metadata[i] if metadata else None) for i, item in enumerate(items)])
-        self._lexical().add(ids, [item.text or "" for item in items])
+        lexical.add(ids, [item.text or "" for item in items])
         return ids
 
     def search(self, queries: Any | Iterable[Any], k: int = 10, modality: str | Sequence[str] | None = None,
@@ -252,7 +265,7 @@ class UnifiedRetriever:
         config_file = path / CONFIG_NAME
         if not config_file.is_file():
             raise FileNotFoundError(f"{path} is not a saved unret index (no {CONFIG_NAME})")
-        config = json.loads(config_file.read_text())
+        config = read_config(config_file)
         ref = config["model"]
         if model is None:
             source = path / ref["name_or_path"] if ref.get("relative") else ref["name_or_path"]
@@ -284,3 +297,21 @@ def _item_metadata(item: Item, user: Mapping[str, Any] | None) -> dict[str, Any]
         meta["language"] = item.language
     meta.update(user or {})
     return meta
+
+
+def read_config(file: Path) -> dict[str, Any]:
+    """A saved ``unret_config.json``, checked: IndexCorruptError naming the file if it is truncated, not
+    an object, missing a field, or of a ``format_version`` this unret does not read."""
+    try:
+        config = json.loads(file.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise IndexCorruptError(f"{file} is not valid JSON (truncated or damaged?): {e}") from e
+    version = config.get("format_version") if isinstance(config, dict) else None
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise IndexCorruptError(f"{file}: unsupported format_version {version!r} (this unret reads "
+                                f"{FORMAT_VERSION}); it may have been written by a newer unret")
+    model, backbone = config.get("model"), config.get("backbone")
+    if not isinstance(model, dict) or not isinstance(model.get("name_or_path"), str) \
+            or not isinstance(backbone, dict) or not isinstance(backbone.get("kind"), str):
+        raise IndexCorruptError(f"{file}: needs 'model' (with 'name_or_path') and 'backbone' (with 'kind') objects")
+    return config

@@ -7,7 +7,9 @@ A package of small parts with one job each (docs/architecture.md):
 * ``exact``: the float32 copy, exact re-scoring and the one brute-force ``topk``;
 * ``backend``: the ANN backend protocol and registry; ``usearch_backend``: HNSW shards (the default);
 * ``planner``: modality / ``where`` filters and the over-fetch planner;
-* ``storage``: manifest, checksums, atomic swap;
+* ``storage``: manifest and checksums; ``folder``: locks, the atomic swap, recovery, clean-up;
+* ``persist``: save and load (which parts go to which files, under which lock);
+* ``validate``: refusing, by name, input a save could not write;
 * ``vector_index``: the ``VectorIndex`` facade; ``create_index`` is the one place indexes are made.
 """
 
@@ -15,13 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from unret.errors import IndexCorruptError, ManifestMismatchError, ReadOnlyIndexError
+from unret.errors import IndexCorruptError, IndexPathError, ManifestMismatchError, ReadOnlyIndexError
 from unret.index.backend import AnnBackend, backend_class, register_backend
 from unret.index.exact import row_norms, topk
 from unret.index.storage import CATALOG, FORMAT_VERSION, MANIFEST, VECTORS
 from unret.index.types import Hit, Where
 from unret.index.usearch_backend import AUTO_DTYPE_ORDER, UsearchBackend, fastest_dtype
-from unret.index.vector_index import DTYPES, METRICS, VectorIndex
+from unret.index.validate import DTYPES, METRICS
+from unret.index.vector_index import VectorIndex
 
 
 def create_index(dim: int, *, metric: str = "cos", model: dict | None = None, backend: str | type = "usearch",
@@ -36,6 +39,7 @@ def create_index(dim: int, *, metric: str = "cos", model: dict | None = None, ba
 
 __all__ = [
     "AUTO_DTYPE_ORDER", "CATALOG", "DTYPES", "FORMAT_VERSION", "MANIFEST", "METRICS", "VECTORS", "AnnBackend",
-    "Hit", "IndexCorruptError", "ManifestMismatchError", "ReadOnlyIndexError", "UsearchBackend", "VectorIndex",
-    "Where", "backend_class", "create_index", "fastest_dtype", "register_backend", "row_norms", "topk",
+    "Hit", "IndexCorruptError", "IndexPathError", "ManifestMismatchError", "ReadOnlyIndexError", "UsearchBackend",
+    "VectorIndex", "Where", "backend_class", "create_index", "fastest_dtype", "register_backend", "row_norms",
+    "topk",
 ]

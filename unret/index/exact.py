@@ -8,7 +8,6 @@ would not be exact) and was slower at 100k vectors (benchmarks/index_bench.py).
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 # Exact search scores at most this many query×vector similarities per matmul (~128 MiB of float32).
 EXACT_CHUNK = 32 * 1024 * 1024
@@ -35,6 +34,8 @@ def topk(
     k = min(k, m)
     if k == 0 or len(queries) == 0:
         return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0), np.float32)
+    import torch  # here, not at the top: loading and serving an index needs no torch
+
     x = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32))
     inv = None if scale is None else torch.from_numpy(np.ascontiguousarray(scale, dtype=np.float32))
     rows = np.empty((len(queries), k), np.int64)

@@ -49,8 +49,22 @@ def make_filter(catalog: Catalog, modality: list[str] | None, where: Where | Non
 
 
 def matches(meta: dict, where: Mapping) -> bool:
-    """True when ``meta`` has every key of ``where`` with an equal value."""
-    return all(key in meta and meta[key] == value for key, value in where.items())
+    """True when ``meta`` has every key of ``where`` with an equal value of the same JSON type."""
+    return all(key in meta and same(meta[key], value) for key, value in where.items())
+
+
+def same(a: object, b: object) -> bool:
+    """JSON equality with types: ``True`` is not ``1`` and ``"1"`` is not ``1`` (Python's ``==`` says
+    ``True == 1``); ``1 == 1.0`` (JSON has one number type); lists and tuples compare element-wise."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
 
 
 def filtered_search(index: VectorIndex, q: np.ndarray, k: int, accept: Accept,

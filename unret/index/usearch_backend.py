@@ -124,6 +124,9 @@ class UsearchBackend:
     def restore(cls, folder: Path, shards: list[dict[str, Any]], dim: int, metric: str, view: bool,
                 **options: Any) -> UsearchBackend:
         self = cls(dim, metric, **options)
+        first = [s.get("first_key") for s in shards]
+        if not all(type(f) is int for f in first) or first[0] != 0 or first != sorted(set(first)):
+            raise IndexCorruptError(f"{folder}: shard first_key values {first!r} are not 0 and then increasing")
         self.shards = []
         for s in shards:
             file = folder / s["file"]

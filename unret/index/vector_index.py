@@ -1,35 +1,43 @@
 """VectorIndex: the facade over a catalog, the exact float32 store, an ANN backend and storage.
 
-One lock per index guards every read and write of the live state; the pieces below it hold no locks.
+One re-entrant lock per index guards every read and write of the live state (re-entrant so a ``where``
+callable may call ``get``); the pieces below it hold no locks.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from unret.errors import IndexCorruptError, ManifestMismatchError, ReadOnlyIndexError
-from unret.index import storage
+from unret.errors import ReadOnlyIndexError
+from unret.index import persist
 from unret.index.backend import AnnBackend, backend_class
 from unret.index.catalog import Catalog
 from unret.index.exact import ExactStore, row_norms
 from unret.index.planner import filtered_search, make_filter
 from unret.index.types import Hit, Where
 from unret.index.usearch_backend import fastest_dtype
-from unret.index.validate import as_id_list, as_matrix, check_positive_int, metadata_json
+from unret.index.validate import (
+    DTYPES,
+    F16_MAX,
+    METRICS,
+    as_id_list,
+    as_matrix,
+    check_norms,
+    check_positive_int,
+    check_text,
+    label,
+    metadata_json,
+)
 
-METRICS = ("cos", "ip")
-DTYPES = ("f32", "f16", "bf16", "i8")
+if TYPE_CHECKING:
+    import torch
 
 
 class VectorIndex:
@@ -76,7 +84,7 @@ class VectorIndex:
         if model is not None and not isinstance(model, dict):
             raise TypeError(f"model must be a dict or None, got {type(model).__name__}")
         try:
-            json.dumps(model, allow_nan=False)
+            check_text("model", json.dumps(model, allow_nan=False, ensure_ascii=False))
         except (TypeError, ValueError) as e:
             raise ValueError(f"model must be JSON-serialisable: {e}") from e
         self.dim, self.metric, self.dtype = dim, metric, dtype
@@ -84,7 +92,8 @@ class VectorIndex:
         self._expansion_search = expansion_search
         self.shard_size, self.model = shard_size, model
         self._backend_cls = backend_class(backend)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._in_search = threading.local()  # set while this thread runs a search (and its where callable)
         self._read_only = False
         self._ann: AnnBackend = self._backend_cls(dim, metric, **self._options())
         self._catalog = Catalog()
@@ -173,6 +182,7 @@ class VectorIndex:
         for id, m in zip(ids, mods, strict=True):
             if not isinstance(m, str) or not m:
                 raise ValueError(f"modality of id {id!r} must be a non-empty string, got {m!r}")
+            check_text(f"modality of id {id!r}", m)
         metas = [None] * n if metadata is None else list(metadata)
         if len(metas) != n:
             raise ValueError(f"got {n} ids but {len(metas)} metadata entries")
@@ -181,15 +191,21 @@ class VectorIndex:
         if dupes:
             raise ValueError(f"duplicate ids in one add call: {dupes[:5]!r}")
         norms = row_norms(x)
-        if self.metric == "cos" and not norms.all():
-            zero = ids[int(np.argmin(norms))]
-            raise ValueError(f"vector for id {zero!r} is zero; cosine needs a direction")
+        check_norms(norms, self.metric, "vectors", ids)
+        if self.metric == "cos":  # the graph gets unit vectors: no overflow in f16, no rescaling in usearch
+            graph = (x / norms[:, None]).astype(np.float32)
+        else:
+            graph = x
+            big = np.flatnonzero(np.abs(x).max(axis=1, initial=0) > F16_MAX) if self.dtype == "f16" else []
+            if len(big):
+                raise ValueError(f"vectors: {label(int(big[0]), ids)} has values beyond float16's range "
+                                 f"(±{F16_MAX:g}) of this dtype='f16' graph; use dtype='bf16' or 'f32'")
 
         with self._lock:
             cat = self._catalog
             self._remove_keys([cat.key_of_id[i] for i in ids if i in cat])
             keys = cat.new_keys(n)
-            self._ann.add(keys, x)
+            self._ann.add(keys, graph)
             self._store.reserve(cat.n + n)
             rows = cat.append(ids, keys, mods, meta_json)
             self._store.set_rows(rows, x, norms)
@@ -206,6 +222,8 @@ class VectorIndex:
         return len(ids)
 
     def _check_writable(self) -> None:
+        if getattr(self._in_search, "depth", 0):
+            raise RuntimeError("a where callable may not add to or remove from the index it is filtering")
         if self._read_only:
             raise ReadOnlyIndexError("this VectorIndex was loaded with view=True (memory-mapped, read-only); "
                                      "load it with view=False to add or remove")
@@ -241,30 +259,39 @@ class VectorIndex:
                 raise TypeError(f"modality must be a string or a collection of strings, got {modality!r}")
         if where is not None and not (callable(where) or isinstance(where, Mapping)):
             raise TypeError(f"where must be a dict or a callable(metadata) -> bool, not {type(where)}")
+        norms = row_norms(q)
+        check_norms(norms, self.metric, "queries")
         if self.metric == "cos":
-            norms = row_norms(q)[:, None]
-            if not norms.all():
-                raise ValueError(f"query {int(np.argmin(norms))} is a zero vector; cosine needs a direction")
-            q = (q / norms).astype(np.float32)
+            q = (q / norms[:, None]).astype(np.float32)
 
         with self._lock:
-            cat, n = self._catalog, self._catalog.n
-            accept = make_filter(cat, modality, where)
-            if n == 0:
-                results = [(np.empty(0, np.int64), np.empty(0, np.float32))] * len(q)
-            elif exact:
-                rows = None if accept is None else np.flatnonzero(accept(np.arange(n)))
-                results = self._store.search(q, k, n, rows)
-            elif accept is None:
-                results = [self._store.rescore(qi, c, k) for qi, c in zip(q, self._candidates(q, k), strict=True)]
-            else:
-                matching = None if where is not None else np.flatnonzero(accept(np.arange(n)))
-                results = filtered_search(self, q, k, accept, matching)
-            return [
-                [Hit(cat.ids[r], float(s), cat.modality(r), cat.metadata(r))
-                 for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
-                for rows, scores in results
-            ]
+            depth = getattr(self._in_search, "depth", 0)
+            self._in_search.depth = depth + 1
+            try:
+                return self._search(q, k, modality, where, exact)
+            finally:
+                self._in_search.depth = depth
+
+    def _search(self, q: np.ndarray, k: int, modality: list[str] | None, where: Where | None,
+                exact: bool) -> list[list[Hit]]:
+        cat, n = self._catalog, self._catalog.n
+        k = min(k, max(n, 1))  # at most n hits: never ask the backend for more (k=2**31 is fine)
+        accept = make_filter(cat, modality, where)
+        if n == 0:
+            results = [(np.empty(0, np.int64), np.empty(0, np.float32))] * len(q)
+        elif exact:
+            rows = None if accept is None else np.flatnonzero(accept(np.arange(n)))
+            results = self._store.search(q, k, n, rows)
+        elif accept is None:
+            results = [self._store.rescore(qi, c, k) for qi, c in zip(q, self._candidates(q, k), strict=True)]
+        else:
+            matching = None if where is not None else np.flatnonzero(accept(np.arange(n)))
+            results = filtered_search(self, q, k, accept, matching)
+        return [
+            [Hit(cat.ids[r], float(s), cat.modality(r), cat.metadata(r))
+             for r, s in zip(rows.tolist(), scores.tolist(), strict=True)]
+            for rows, scores in results
+        ]
 
     def _candidates(self, q: np.ndarray, fetch: int) -> list[np.ndarray]:
         """ANN candidate rows per query (the backend proposes keys; the catalog maps them to rows)."""
@@ -273,34 +300,16 @@ class VectorIndex:
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index to directory ``path`` atomically.
+        """Write the index to folder ``path`` atomically; see docs/indexing.md § Durability.
 
-        Everything goes to a temp dir next to ``path`` and is fsynced; then the old dir is renamed aside,
-        the new one renamed in, and the old one deleted. An exception at any step leaves the previous
-        save at ``path`` (renamed back if needed). A crash between the two renames leaves the previous
-        save complete at ``.<name>.old``, which ``load`` points to.
+        Everything goes to a temp folder next to ``path`` and is fsynced; then, holding an exclusive lock
+        on the parent folder, the old folder is renamed aside, the new one renamed in, and the old one
+        deleted. An exception at any step leaves the previous save at ``path``; a crash leaves it at
+        ``path`` or ``.<name>.old``, which ``load`` renames back. Only an unret index folder (or an empty
+        folder) is ever replaced: anything else at ``path`` raises IndexPathError and is left untouched.
+        Saving through a symbolic link replaces the folder it points to.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
-        tmp.mkdir()
-        try:
-            with self._lock:
-                shards = self._ann.save(tmp)
-                np.save(tmp / storage.VECTORS, self._store.vecs[: self._catalog.n])
-                self._catalog.write_sqlite(tmp / storage.CATALOG)
-                manifest = {
-                    "format_version": storage.FORMAT_VERSION, "backend": self.backend, "model": self.model,
-                    "dim": self.dim, "metric": self.metric, **self._options(),
-                    "count": self._catalog.n, "next_key": self._catalog.next_key, "shards": shards,
-                    "files": storage.file_entries(tmp, [s["file"] for s in shards]
-                                                  + [storage.VECTORS, storage.CATALOG]),
-                }
-            storage.write_manifest(tmp, manifest)
-            storage.swap_in(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        persist.save(self, path)
 
     @classmethod
     def load(
@@ -314,28 +323,17 @@ class VectorIndex:
 
         ``view=True`` memory-maps the ANN graphs and vectors for read-only serving. ``expected_dim`` and
         ``expected_model`` refuse an index built for another encoder (ManifestMismatchError); damaged
-        files raise IndexCorruptError naming the file.
+        files raise IndexCorruptError naming the file. A shared lock on the parent folder makes the load
+        see one complete save even while another process saves to ``path``.
         """
-        path = Path(path)
-        m = storage.read_manifest(path)
-        if expected_dim is not None and m["dim"] != expected_dim:
-            raise ManifestMismatchError(f"index at {path} has dim {m['dim']}, expected dim {expected_dim}")
-        if expected_model is not None and m["model"] != expected_model:
-            raise ManifestMismatchError(
-                f"index at {path} was built with model {m['model']!r}, expected model {expected_model!r}")
-        for name, info in m["files"].items():
-            storage.verify_file(path / name, info)
+        return persist.load(cls, path, view, expected_model, expected_dim)
 
-        self = cls(m["dim"], m["metric"], m["dtype"], m["connectivity"], m["expansion_add"],
-                   m["expansion_search"], m["shard_size"], m["model"], m.get("backend", "usearch"))
-        self._ann = self._backend_cls.restore(path, m["shards"], self.dim, self.metric, view, **self._options())
-        # mmap_mode="c" (copy-on-write) rather than "r": torch.from_numpy needs a writable array.
-        vecs = np.load(path / storage.VECTORS, mmap_mode="c" if view else None)
-        self._catalog = Catalog.read_sqlite(path / storage.CATALOG, m["next_key"])
-        n = self._catalog.n
-        if not (n == len(vecs) == m["count"] == sum(s["count"] for s in m["shards"])):
-            raise IndexCorruptError(f"{path}: manifest count {m['count']}, {n} catalog rows and "
-                                    f"{len(vecs)} vectors disagree")
-        self._store.attach(vecs)
-        self._read_only = view
-        return self
+    def _manifest(self, shards: list[dict[str, Any]]) -> dict[str, Any]:
+        """The manifest fields that describe this index (``storage`` adds files and checksums)."""
+        return {"backend": self.backend, "model": self.model, "dim": self.dim, "metric": self.metric,
+                **self._options(), "count": self._catalog.n, "next_key": self._catalog.next_key, "shards": shards}
+
+    @classmethod
+    def _from_manifest(cls, m: dict[str, Any]) -> VectorIndex:
+        return cls(m["dim"], m["metric"], m["dtype"], m["connectivity"], m["expansion_add"], m["expansion_search"],
+                   m["shard_size"], m["model"], m["backend"])
