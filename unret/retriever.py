@@ -80,12 +80,24 @@ class UnifiedRetriever:
         truncate_dim = truncate_dim if truncate_dim is not None else config.get("truncate_dim")
         return cls(backbone, config.get("model"), truncate_dim)
 
-    def save_pretrained(self, path: str | Path) -> None:
-        """Write weights, processor and unret settings so ``from_pretrained(path)`` restores this retriever."""
+    def save_pretrained(self, path: str | Path) -> str:
+        """Write weights, processor and unret settings so ``from_pretrained(path)`` restores this retriever.
+
+        The sentence-transformers files are written too where its recipe has a sentence-transformers form, so
+        ``SentenceTransformer(path)`` returns the same vectors. Returns "" then, else why they were not.
+        """
+        from unret.backbones.st_export import export_package
+
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.backbone.save(path)
-        (path / CONFIG_NAME).write_text(json.dumps(self._config(), indent=2))
+        if self.truncate_dim is not None:
+            (path / "modules.json").unlink(missing_ok=True)
+            not_exported = "truncate_dim is set (pass truncate_dim= to SentenceTransformer yourself)"
+        else:
+            not_exported = export_package(self.backbone, path)
+        atomic_write_text(path / CONFIG_NAME, json.dumps(self._config(), indent=2))
+        return not_exported
 
     def _config(self) -> dict[str, Any]:
         return {
@@ -178,8 +190,10 @@ class UnifiedRetriever:
                     metadata: Sequence[Mapping[str, Any]]) -> None:
         """Index items already embedded by this model (``encode_documents``), with their metadata as given:
         for callers that encode and commit separately (``unret.files`` commits groups of files)."""
-        self._index(create=True).add(list(ids), vectors, [item.modality for item in items], list(metadata))
-        self._lexical().add(list(ids), [item.text or "" for item in items])
+        index = self._index(create=True)
+        lexical = self._lexical()  # before index.add: an older index's lexical side is rebuilt without these
+        index.add(list(ids), vectors, [item.modality for item in items], list(metadata))
+        lexical.add(list(ids), [item.text or "" for item in items])
 
     def search(self, queries: Any | Iterable[Any], k: int = 10, modality: str | Sequence[str] | None = None,
                where: Where | None = None, exact: bool = False, task: str | None = None,
