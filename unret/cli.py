@@ -115,7 +115,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     results = run_evaluate(args.model, args.data, split=args.split, out_json=args.out, k=args.k,
                            batch_size=args.batch_size, cache_dir=cache, exact=not args.hnsw, task=args.task,
                            device=args.device, dtype=args.dtype,
-                           model_kwargs=_parse_pairs(args.model_arg, "--model-arg"), modes=args.mode or ["dense"])
+                           model_kwargs=_parse_pairs(args.model_arg, "--model-arg"), modes=args.mode or ["dense"],
+                           fusion=args.fusion, alpha=args.alpha)
     print(format_table(results))
     if args.out:
         print(f"\nresults written to {args.out}")
@@ -204,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--hnsw", action="store_true", help="search with the usearch index, not exactly")
     evaluate.add_argument("--mode", action="append", choices=["dense", "lexical", "hybrid"],
                           help="retriever for each model (repeatable; default dense; bm25 is always lexical)")
+    evaluate.add_argument("--fusion", default="rrf", choices=["rrf", "convex"], help="hybrid fusion (default rrf)")
+    evaluate.add_argument("--alpha", type=float, default=0.5, help="weight of dense in convex fusion (default 0.5)")
     evaluate.add_argument("--device", default=None)
     evaluate.add_argument("--dtype", default=None)
     evaluate.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",

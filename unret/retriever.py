@@ -182,9 +182,10 @@ class UnifiedRetriever:
             raise ReadOnlyIndexError("this index was loaded with view=True (read-only); load it with view=False to add")
         vectors = self.encode_documents(items, batch_size=batch_size, show_progress=show_progress,
                                         convert_to="numpy")
+        lexical = self._lexical()  # before index.add: an older index's lexical side is rebuilt without these
         index.add(ids, vectors, [item.modality for item in items],
                   [_item_metadata(item, metadata[i] if metadata else None) for i, item in enumerate(items)])
-        self._lexical().add(ids, [item.text or "" for item in items])
+        lexical.add(ids, [item.text or "" for item in items])
         return ids
 
     def search(self, queries: Any | Iterable[Any], k: int = 10, modality: str | Sequence[str] | None = None,

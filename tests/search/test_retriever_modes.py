@@ -38,6 +38,15 @@ def r(minilm):
     return fresh
 
 
+def test_a_fresh_index_builds_its_lexical_side_without_reading_sources(minilm, caplog):
+    fresh = UnifiedRetriever(minilm.backbone, minilm.model_ref)
+    with caplog.at_level(logging.WARNING, logger="unret.search.catalog"):
+        fresh.add(list(DOCS.values()), ids=list(DOCS))
+        fresh.add(Text("one more"), ids="more")
+    assert caplog.text == ""  # nothing to recover: every text came with its add
+    assert sorted(fresh.lexical.ids()) == sorted([*DOCS, "more"])
+
+
 def test_lexical_and_hybrid_modes_rank_like_bm25_and_rrf(r):
     query = "read the rows of a csv file"
     lexical = r.search(query, k=4, mode="lexical")
@@ -106,6 +115,8 @@ def test_evaluate_ranks_through_the_same_retrievers(minilm, tmp_path):
     assert lexical["metrics"] == evaluate("bm25", root, k=4)["metrics"]
     assert (dense["mode"], lexical["mode"], hybrid["mode"]) == ("dense", "lexical", "hybrid")
     assert hybrid["model"].endswith("[hybrid]")
+    convex = evaluate(minilm, root, k=4, mode="hybrid", fusion="convex", alpha=1.0)
+    assert convex["model"].endswith("[hybrid convex α=1]") and convex["metrics"] == dense["metrics"]
     # the hybrid run is RRF of the dense and BM25 runs
     from unret.evaluation.metrics import read_trec_run
 

@@ -154,13 +154,16 @@ def evaluate(
     return_per_query: bool = False,
     show_progress: bool | None = None,
     mode: str = "dense",
+    fusion: str = "rrf",
+    alpha: float = 0.5,
 ) -> dict[str, Any]:
     """Retrieve the top ``k`` for every judged query of ``split`` and score the run.
 
     ``dataset`` is a BEIR folder or a loaded `RetrievalDataset`. ``cache_dir`` (None: no cache)
     stores corpus embeddings across calls; ``exact=False`` searches through HNSW instead of brute force;
     ``task`` names the query instruction (e.g. ``"nl2code"``); ``run_path`` also writes a TREC run.
-    ``mode`` is ``"dense"``, ``"lexical"`` (BM25) or ``"hybrid"`` (RRF of both; see `unret.search.hybrid`).
+    ``mode`` is ``"dense"``, ``"lexical"`` (BM25) or ``"hybrid"`` (both fused by ``fusion`` — ``"rrf"`` or
+    ``"convex"`` with weight ``alpha`` on dense; see `unret.search.hybrid`).
 
     Returns ``{"model", "dataset", "split", "k", "num_queries", "num_docs", "metrics", "timings", "cache"}``
     (+ ``"per_query"`` if asked); timings are seconds.
@@ -186,7 +189,8 @@ def evaluate(
     mode = "lexical" if isinstance(model, str) else check_mode(mode)
     retriever, cache = build_retriever(
         model, dataset, mode, lambda: encode_corpus(model, dataset, batch_size, cache_dir, show_progress),
-        batch_size=batch_size, exact=exact, task=task, show_progress=show_progress, timings=timings)
+        batch_size=batch_size, exact=exact, task=task, show_progress=show_progress, timings=timings,
+        fusion=fusion, alpha=alpha)
     t = time.perf_counter()
     batch = retriever.prepare([dataset.queries[q] for q in qids])
     timings["encode_queries_s"] = time.perf_counter() - t
@@ -202,7 +206,7 @@ def evaluate(
         write_trec_run(run, run_path, tag=_tag(model_label(model)))
     timings["total_s"] = time.perf_counter() - t_start
     result: dict[str, Any] = {
-        "model": mode_label(model_label(model), model, mode),
+        "model": mode_label(model_label(model), model, mode, fusion, alpha),
         "mode": mode,
         "dataset": dataset.name,
         "split": split,
@@ -219,9 +223,15 @@ def evaluate(
     return result
 
 
-def mode_label(label: str, model: UnifiedRetriever | str, mode: str) -> str:
-    """The table name of a (model, mode) pair: ``name`` for dense and for ``bm25``, else ``name [mode]``."""
-    return label if isinstance(model, str) or mode == "dense" else f"{label} [{mode}]"
+def mode_label(label: str, model: UnifiedRetriever | str, mode: str, fusion: str = "rrf",
+               alpha: float = 0.5) -> str:
+    """The table name of a (model, mode) pair: ``name`` for dense and for ``bm25``, else ``name [mode]``
+    (``name [hybrid convex α=0.7]`` for a convex fusion)."""
+    if isinstance(model, str) or mode == "dense":
+        return label
+    if mode == "hybrid" and fusion != "rrf":
+        return f"{label} [hybrid {fusion} α={alpha:g}]"
+    return f"{label} [{mode}]"
 
 
 __all__ = ["build_retriever", "encode_corpus", "evaluate", "exact_search", "format_table", "index_search",
@@ -248,6 +258,8 @@ def run_evaluate(
     show_progress: bool | None = None,
     model_kwargs: dict[str, Any] | None = None,
     modes: Sequence[str] = ("dense",),
+    fusion: str = "rrf",
+    alpha: float = 0.5,
 ) -> list[dict[str, Any]]:
     """Evaluate every model on every BEIR folder (the body of ``unret evaluate``); one result dict each.
 
@@ -269,8 +281,9 @@ def run_evaluate(
         for ds in datasets:
             for mode in (["lexical"] if isinstance(model, str) else modes):
                 result = evaluate(model, ds, split, k=k, batch_size=batch_size, cache_dir=cache_dir, exact=exact,
-                                  task=task, measures=measures, show_progress=show_progress, mode=mode)
-                result["model"] = mode_label(name, model, mode)
+                                  task=task, measures=measures, show_progress=show_progress, mode=mode,
+                                  fusion=fusion, alpha=alpha)
+                result["model"] = mode_label(name, model, mode, fusion, alpha)
                 result["timings"]["load_model_s"] = round(load_s, 4)
                 results.append(result)
                 if out_json is not None:

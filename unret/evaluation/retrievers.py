@@ -64,7 +64,8 @@ class _ExactStore:
 def build_retriever(model: UnifiedRetriever | str, dataset: RetrievalDataset, mode: str,
                     corpus_vectors: Callable[[], tuple[list[str], np.ndarray, str]], batch_size: int = 16,
                     exact: bool = True, task: str | None = None, show_progress: bool | None = None,
-                    timings: dict[str, float] | None = None) -> tuple[Retriever, str]:
+                    timings: dict[str, float] | None = None, fusion: str = "rrf",
+                    alpha: float = 0.5) -> tuple[Retriever, str]:
     """The `Retriever` of ``mode`` over ``dataset``'s corpus; returns it and the embedding-cache status.
 
     ``"bm25"`` as ``model`` means lexical search. ``corpus_vectors()`` gives (ids, vectors, cache status)
@@ -98,4 +99,4 @@ def build_retriever(model: UnifiedRetriever | str, dataset: RetrievalDataset, mo
         return dense, cache
     if mode == "lexical":
         return lexical, cache
-    return HybridRetriever(dense, lexical), cache
+    return HybridRetriever(dense, lexical, fusion=fusion, alpha=alpha), cache
