@@ -121,3 +121,9 @@ def test_training_and_datasets_read_data_through_formats_not_evaluation():
                  for folder in ("training", "datasets") for path in sorted((PACKAGE / folder).rglob("*.py"))
                  for line, target in imported_modules(path) if top_level(target) == "evaluation"]
     assert not offenders, offenders
+
+
+def test_no_module_is_over_about_350_lines():
+    """Small modules, one job each: a module past ~350 lines becomes a package."""
+    long = {str(p.relative_to(ROOT)): n for p in PACKAGE.rglob("*.py") if (n := len(p.read_text().splitlines())) > 360}
+    assert not long, f"split these into packages: {long}"

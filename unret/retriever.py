@@ -96,7 +96,7 @@ class UnifiedRetriever:
             not_exported = "truncate_dim is set (pass truncate_dim= to SentenceTransformer yourself)"
         else:
             not_exported = export_package(self.backbone, path)
-        (path / CONFIG_NAME).write_text(json.dumps(self._config(), indent=2))
+        atomic_write_text(path / CONFIG_NAME, json.dumps(self._config(), indent=2))
         return not_exported
 
     def _config(self) -> dict[str, Any]:

@@ -63,6 +63,7 @@ def test_prepare_is_pure_cpu_work_and_forward_uses_the_cache(tmp_path, monkeypat
     batch = fused.prepare(items)  # no cache I/O here
     assert not (tmp_path / "cache").exists() and not list(tmp_path.glob("*.sqlite"))
     assert len(batch["a"]["keys"]) == 2 and len(batch["b"]["keys"]) == 3  # keys by content, per side
+    assert batch["b"]["inputs"] is None  # a caching side is prepared in forward, only if something misses
     monkeypatch.undo()
 
     first = fused(**fused.prepare(items))
@@ -75,8 +76,9 @@ def test_prepare_is_pure_cpu_work_and_forward_uses_the_cache(tmp_path, monkeypat
         return original(*args, **kwargs)
 
     fused.b.forward = counting
+    fused.b.prepare = counting
     again = fused(**fused.prepare(items))
-    assert calls["n"] == 0  # every item cached: the backbone did not run
+    assert calls["n"] == 0  # every item cached: the backbone neither prepared nor ran
     torch.testing.assert_close(again, first)
 
 
@@ -95,6 +97,14 @@ def test_a_cache_warmed_with_known_vectors_serves_them():
     items = [to_item("alpha"), to_item("beta")]
     known = torch.nn.functional.normalize(torch.randn(2, fused.b.dim), dim=-1)
     fused.caches["b"].put([cache_key(item) for item in items], known)
-    fused.b.forward = None  # must not run
+    fused.b.forward = fused.b.prepare = None  # must not run
     side_b = fused._side("b", fused.prepare(items)["b"], size=2)
     torch.testing.assert_close(side_b, known)
+
+
+def test_trained_backbones_are_prepared_up_front_and_never_cached():
+    fused = _fused()
+    fused.set_train_backbones(True)
+    batch = fused.prepare([to_item("x"), to_item(random_image(9, 9))])
+    assert not fused.caches and batch["b"]["keys"] == [] and batch["b"]["inputs"] is not None
+    assert fused(**batch).requires_grad  # gradients reach the backbones

@@ -4,10 +4,10 @@ Each backbone embeds the items it can read with its own prompts and pooling; the
 vectors (``unret.fusion``); an item only one backbone reads (an image) takes that backbone's path alone.
 It is a ``Backbone`` like any other, so ``UnifiedRetriever``, the index, training and evaluation use it
 unchanged. Frozen backbones (the default) run without gradients and cache their vectors per item, so
-training a head does not re-embed the corpus every epoch. ``prepare`` stays pure CPU work (it computes the
-items' content keys and inputs; safe in a DataLoader worker); ``forward`` consults the cache (memory and
-the optional SQLite file, in the process that owns the model) and runs a backbone only for a batch whose
-items are not all cached.
+training a head does not re-embed the corpus every epoch. ``prepare`` stays pure CPU work (safe in a
+DataLoader worker): for a caching side it computes the items' content keys; ``forward`` consults the cache
+(memory and the optional SQLite file, in the process that owns the model) and prepares and runs a backbone
+only for a batch whose items are not all cached.
 
 Saved as a folder: ``fusion.json`` (head type and dims, and per backbone its source, settings and a probe
 fingerprint), ``fusion_head.safetensors``, and the backbones' weights only when they were trained
@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from unret.atomic import atomic_write_text
-from unret.backbones.base import Backbone
+from unret.backbones.base import Backbone, to_device
 from unret.backbones.cache import EmbeddingCache
 from unret.backbones.identity import model_digest, probe_mismatch, probe_vector
 from unret.backbones.pooling import normalize
@@ -45,6 +45,18 @@ SIDES = ("a", "b")
 def cache_key(item: Item, role: str = "document", task: str | None = None, instruction: str | None = None) -> str:
     """The embedding-cache key of an item as ``prepare`` computes it (to warm a cache with known vectors)."""
     return item_key(item, (role, task, instruction))
+
+
+class _Request:
+    """One side's items and prompt settings, prepared later (an opaque object, so batch transfers leave it be)."""
+
+    def __init__(self, items: list[Item], role: str, task: str | None, instruction: str | None,
+                 positions: list[int]):
+        self.items, self.role, self.task, self.instruction, self.positions = items, role, task, instruction, positions
+
+    def prepare(self, backbone: Backbone) -> dict[str, Any]:
+        return backbone.prepare(self.items, role=self.role, task=self.task, instruction=self.instruction,
+                                positions=self.positions)
 
 
 def _claims(name_or_path: str, revision: str | None = None) -> bool:
@@ -162,7 +174,11 @@ class FusedBackbone(Backbone):
 
     def prepare(self, items: Sequence[Item], role: str = "document", task: str | None = None,
                 instruction: str | None = None, positions: Sequence[int] | None = None) -> dict[str, Any]:
-        """Each side's inputs for the items it reads, with their content keys when that side caches."""
+        """Each side's inputs for the items it reads; a caching side gets content keys and its items instead.
+
+        A caching (frozen) side is prepared in ``forward``, and only when some item misses the cache: once a
+        corpus is cached, an epoch of head training neither tokenises nor decodes anything again.
+        """
         self.check_modalities(items, positions)
         positions = list(positions) if positions is not None else list(range(len(items)))
         batch: dict[str, Any] = {"size": len(items)}
@@ -171,27 +187,35 @@ class FusedBackbone(Backbone):
             rows = [i for i, item in enumerate(items) if item.modality in backbone.modalities]
             readable = set(rows)
             batch[f"has_{side}"] = torch.tensor([i in readable for i in range(len(items))])
-            batch[side] = {
-                "rows": torch.tensor(rows, dtype=torch.long),
-                "keys": [cache_key(items[i], role, task, instruction) for i in rows] if side in self.caches else [],
-                "inputs": backbone.prepare([items[i] for i in rows], role=role, task=task, instruction=instruction,
-                                           positions=[positions[i] for i in rows]) if rows else None,
-            }
+            part: dict[str, Any] = {"rows": torch.tensor(rows, dtype=torch.long), "keys": [], "inputs": None,
+                                    "deferred": None}
+            request = _Request([items[i] for i in rows], role, task, instruction, [positions[i] for i in rows])
+            if side in self.caches:
+                part["keys"] = [cache_key(item, role, task, instruction) for item in request.items]
+                part["deferred"] = request if rows else None
+            elif rows:
+                part["inputs"] = request.prepare(backbone)
+            batch[side] = part
         return batch
 
     def _side(self, side: str, part: dict[str, Any], size: int) -> torch.Tensor:
         backbone = getattr(self, side)
         out = torch.zeros(size, backbone.dim, device=self.head_device, dtype=torch.float32)  # (batch, dim_side)
-        if part["inputs"] is None:
+        inputs, deferred = part["inputs"], part["deferred"]
+        if inputs is None and deferred is None:
             return out
+        rows = part["rows"].to(out.device)
         cache, keys = self.caches.get(side), part["keys"]
-        hits = cache.get(keys) if cache is not None else {}
-        if cache is not None and len(hits) == len(keys):  # all cached: the backbone does not run
-            out[part["rows"].to(out.device)] = torch.from_numpy(np.stack([hits[k] for k in keys])).to(out)
-            return out
+        if cache is not None:
+            hits = cache.get(keys)
+            if len(hits) == len(keys):  # all cached: the backbone neither prepares nor runs
+                out[rows] = torch.from_numpy(np.stack([hits[k] for k in keys])).to(out)
+                return out
+        if inputs is None:
+            inputs = to_device(deferred.prepare(backbone), backbone.device)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.train_backbones):
-            vectors = backbone(**part["inputs"])  # (rows, dim_side)
-        out[part["rows"].to(out.device)] = vectors.float()
+            vectors = backbone(**inputs)  # (rows, dim_side)
+        out[rows] = vectors.float()
         if cache is not None:
             cache.put(keys, vectors)
         return out

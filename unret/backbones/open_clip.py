@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from unret.atomic import atomic_write_text
 from unret.backbones.base import Backbone
 from unret.backbones.pooling import normalize
 from unret.backbones.registry import register
@@ -170,9 +171,9 @@ class OpenCLIPBackbone(Backbone):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         preprocess_cfg = dict(getattr(self.model.visual, "preprocess_cfg", {}) or {})
-        (path / CONFIG_FILE).write_text(json.dumps({"model_cfg": self.model_cfg, "preprocess_cfg": preprocess_cfg,
-                                                    "unret": {"arch": self.arch, "pretrained": self.pretrained}},
-                                                   indent=2))
+        atomic_write_text(path / CONFIG_FILE, json.dumps({"model_cfg": self.model_cfg, "preprocess_cfg": preprocess_cfg,
+                                                          "unret": {"arch": self.arch, "pretrained": self.pretrained}},
+                                                         indent=2))
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, str(path / WEIGHTS_FILE))
         hf_tokenizer = getattr(self.tokenizer, "tokenizer", None)

@@ -16,8 +16,6 @@ from lightning.pytorch.cli import LightningCLI
 from unret.training.data import RetrievalDataModule
 from unret.training.module import RetrieverModule
 
-SUBCOMMANDS = ("fit", "validate", "test", "predict")
-
 
 def program_name(argv: Sequence[str] | None = None) -> str:
     """The command the user typed, for usage lines: ``lightning`` or ``unret`` (``python -m``: ``unret``)."""
