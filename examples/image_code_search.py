@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> dict:
     # 2. Index folders; unreadable files are skipped with a warning instead of aborting the run.
     t = time.perf_counter()
     report = index_paths(retriever, [*args.images, *args.code], batch_size=args.batch_size)
-    print(f"indexed {len(report.added)} files, skipped {len(report.skipped)}, ignored {report.ignored} of "
-          f"other types ({time.perf_counter() - t:.1f}s)")
+    print(f"indexed {report.new_files + report.changed_files} files ({len(report.added)} chunks), skipped "
+          f"{len(report.skipped)}, ignored {report.ignored} of other types ({time.perf_counter() - t:.1f}s)")
 
     # 3. Text queries, filtered by modality: the same query against images only, then code only.
     for query in args.query:

@@ -41,7 +41,7 @@ def test_image_code_search_offline(tmp_path):
     hits = r.search(Path(query), k=3, modality="image")
     assert hits[0].id == query and hits[0].score == pytest.approx(1.0, abs=1e-3)
     assert {h.modality for h in r.search("parse a JSON document", k=5, modality="code")} == {"code"}
-    assert any(h.id.endswith("json/decoder.py") for h in r.search("decode", k=50, modality="code"))
+    assert any(h.metadata["source"].endswith("json/decoder.py") for h in r.search("decode", k=50, modality="code"))
 
 
 def test_finetune_pipeline_offline(tmp_path):

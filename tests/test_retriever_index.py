@@ -150,8 +150,10 @@ def test_cli_model_args_reach_the_backbone_and_are_kept(tiny_vl_path, tmp_path, 
     direct = UnifiedRetriever.from_pretrained(tiny_vl_path, max_pixels=6272, prompts="plain")
     stored = loaded.index.vectors([str(root / "big.png")])
     np.testing.assert_allclose(stored, direct.encode_documents([root / "big.png"], convert_to="numpy"), atol=1e-5)
-    with pytest.raises(SystemExit, match="--model-arg expects KEY=VALUE"):
+    with pytest.raises(SystemExit) as exit_info:  # a usage error: argparse's exit code 2, before any model loads
         main(["index", str(root), "--model", str(tiny_vl_path), "--out", str(tmp_path / "x"), "--model-arg", "oops"])
+    assert exit_info.value.code == 2
+    assert "--model-arg: expects KEY=VALUE, got 'oops'" in capsys.readouterr().err
 
 
 def test_save_refuses_an_index_folder_holding_other_files(filled, tmp_path):

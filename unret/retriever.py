@@ -19,9 +19,9 @@ from unret.atomic import atomic_write_text
 from unret.backbones import Backbone, load_backbone
 from unret.backbones.identity import probe_mismatch, probe_vector
 from unret.encoding import as_output, encode_items
-from unret.errors import IndexCorruptError, ManifestMismatchError, ReadOnlyIndexError
+from unret.errors import IndexCorruptError, InputError, ManifestMismatchError, ReadOnlyIndexError
 from unret.index import Hit, VectorIndex, Where, create_index
-from unret.items import Item, to_items
+from unret.items import MODALITIES, Item, to_items
 from unret.search import MODES, DenseRetriever, HybridRetriever, LexicalIndex, LexicalRetriever, Retriever
 from unret.search.catalog import lexical_from_catalog, reconcile
 
@@ -182,11 +182,18 @@ class UnifiedRetriever:
             raise ReadOnlyIndexError("this index was loaded with view=True (read-only); load it with view=False to add")
         vectors = self.encode_documents(items, batch_size=batch_size, show_progress=show_progress,
                                         convert_to="numpy")
-        lexical = self._lexical()  # before index.add: an older index's lexical side is rebuilt without these
-        index.add(ids, vectors, [item.modality for item in items],
-                  [_item_metadata(item, metadata[i] if metadata else None) for i, item in enumerate(items)])
-        lexical.add(ids, [item.text or "" for item in items])
+        self.add_encoded(ids, vectors, items,
+                         [_item_metadata(item, metadata[i] if metadata else None) for i, item in enumerate(items)])
         return ids
+
+    def add_encoded(self, ids: Sequence[str], vectors: np.ndarray, items: Sequence[Item],
+                    metadata: Sequence[Mapping[str, Any]]) -> None:
+        """Index items already embedded by this model (``encode_documents``), with their metadata as given:
+        for callers that encode and commit separately (``unret.files`` commits groups of files)."""
+        index = self._index(create=True)
+        lexical = self._lexical()  # before index.add: an older index's lexical side is rebuilt without these
+        index.add(list(ids), vectors, [item.modality for item in items], list(metadata))
+        lexical.add(list(ids), [item.text or "" for item in items])
 
     def search(self, queries: Any | Iterable[Any], k: int = 10, modality: str | Sequence[str] | None = None,
                where: Where | None = None, exact: bool = False, task: str | None = None,
@@ -199,6 +206,7 @@ class UnifiedRetriever:
         BM25 over the documents' text, ``mode="hybrid"`` fuses dense and BM25 ranks (``fusion="rrf"``, or
         ``"convex"`` with weight ``alpha`` on dense; see `unret.search.hybrid`).
         """
+        _check_modality(modality)
         retriever = self.retriever(mode, exact=exact, task=task, instruction=instruction, batch_size=batch_size,
                                    fusion=fusion, alpha=alpha)
         items, single = to_items(queries)
@@ -287,6 +295,14 @@ class UnifiedRetriever:
         if (path / LEXICAL_DIR).is_dir():
             retriever.lexical = reconcile(LexicalIndex.load(path / LEXICAL_DIR), index)
         return retriever
+
+
+def _check_modality(modality: str | Sequence[str] | None) -> None:
+    """An unknown modality (a typo such as ``"imgae"``) raises instead of silently matching nothing."""
+    wanted = [modality] if isinstance(modality, str) else list(modality or [])
+    unknown = [m for m in wanted if m not in MODALITIES]
+    if unknown:
+        raise InputError(f"unknown modality {unknown[0]!r}; choose from {list(MODALITIES)}")
 
 
 def _item_metadata(item: Item, user: Mapping[str, Any] | None) -> dict[str, Any]:

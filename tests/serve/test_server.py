@@ -166,13 +166,16 @@ def test_adds_and_removes_persist_across_a_restart_and_view_is_read_only(served_
         assert hits[0]["id"] == "berlin"
     finally:
         first.stop()
-    second = Server(index, tmp_path / "second.log", "--api-key", API_KEY, "--view")
+    second = Server(index, tmp_path / "second.log", "--api-key", API_KEY, "--view", "--auth-reads")
     try:
-        info = httpx.get(f"{second.url}/info").json()
+        assert httpx.get(f"{second.url}/info").status_code == 401  # --auth-reads: reads need the key too
+        assert httpx.get(f"{second.url}/health").status_code == 200
+        info = httpx.get(f"{second.url}/info", headers=AUTH).json()
         assert info["modalities"] == {"text": 2, "code": 3, "image": 2, "image+text": 1} and info["read_only"]
-        assert httpx.get(f"{second.url}/items/berlin").json()["metadata"] == {"lang": "en"}
-        assert httpx.get(f"{second.url}/items/cats").status_code == 404
-        hits = httpx.post(f"{second.url}/search", json={"query": "Germany", "mode": "lexical"}).json()["results"][0]
+        assert httpx.get(f"{second.url}/items/berlin", headers=AUTH).json()["metadata"] == {"lang": "en"}
+        assert httpx.get(f"{second.url}/items/cats", headers=AUTH).status_code == 404
+        hits = httpx.post(f"{second.url}/search", json={"query": "Germany", "mode": "lexical"},
+                          headers=AUTH).json()["results"][0]
         assert hits[0]["id"] == "berlin"
         r = httpx.post(f"{second.url}/documents", json=docs, headers=AUTH)
         assert r.status_code == 403 and "read-only" in r.json()["error"]["message"]

@@ -1,0 +1,5 @@
+import sys
+
+from unret.cli import main
+
+sys.exit(main())

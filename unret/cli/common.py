@@ -1,0 +1,172 @@
+"""Pieces the subcommands share: argument types, ``--quiet``, and the checks made before a model loads."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from unret.cli.errors import BAD_DATA, MODEL_MISMATCH, NOT_FOUND, UNKNOWN_MODEL, CliError
+
+MODEL_ARG_HELP = ("passed to from_pretrained when loading the model, e.g. pretrained=laion2b_s34b_b79k, "
+                  "max_pixels=401408, attn_implementation=sdpa (repeatable)")
+CONFIG_NAME = "unret_config.json"  # = unret.retriever.CONFIG_NAME, without importing torch for --help
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1 (``-k 0`` is a usage error, not an empty result)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
+    return value
+
+
+def key_value(text: str) -> tuple[str, object]:
+    """argparse type for ``KEY=VALUE``; values that parse as JSON (numbers, booleans, quoted strings) keep
+    their type, anything else stays a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expects KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def pairs(values: list[tuple[str, object]] | None) -> dict[str, object]:
+    return dict(values or [])
+
+
+def add_model_args(parser: argparse.ArgumentParser, dtype: bool = True) -> None:
+    parser.add_argument("--device", default=None, help="e.g. cuda, cpu (default: cpu)")
+    if dtype:
+        parser.add_argument("--dtype", default=None, help="e.g. bfloat16")
+
+
+def quiet() -> None:
+    """Silence every progress bar and info log, the model's weight-loading bars included."""
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    try:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+def check_model(name: str) -> None:
+    """Refuse a model name that cannot load, before loading its weights: an unknown ``unret-offline/…`` or
+    ``unret-testing/…`` name, or (offline) a hub name that is neither a local folder nor in the HF cache."""
+    from unret.offline_models import OFFLINE_MODELS
+    from unret.offline_models import PREFIX as OFFLINE
+
+    if Path(name).expanduser().is_dir() or name.startswith("open_clip:"):
+        return
+    if name.startswith((OFFLINE, "unret-testing/")):
+        from unret.backbones import resolve_model
+
+        try:
+            resolve_model(name)
+        except (ValueError, ModuleNotFoundError) as exc:
+            raise CliError(f"unknown model {name!r}: {exc}", UNKNOWN_MODEL) from None
+        return
+    if _offline() and not _in_hf_cache(name):
+        close = difflib.get_close_matches(name, [OFFLINE + k for k in OFFLINE_MODELS], n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise CliError(f"unknown model {name!r}: not a local folder, and not in the Hugging Face cache while "
+                       f"offline{hint}", UNKNOWN_MODEL)
+
+
+def _offline() -> bool:
+    flags = (os.environ.get(v, "").lower() for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(flag in ("1", "true", "yes") for flag in flags)
+
+
+def _in_hf_cache(name: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return True
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str) or isinstance(
+            try_to_load_from_cache(name, "open_clip_config.json"), str)
+    except ValueError:  # not even a valid repo id
+        return False
+
+
+def load_model(name: str, **kwargs: Any):
+    """``UnifiedRetriever.from_pretrained`` with load failures reported as an unknown model (exit 7)."""
+    from unret.retriever import UnifiedRetriever
+
+    check_model(name)
+    try:
+        return UnifiedRetriever.from_pretrained(name, **kwargs)
+    except (OSError, ModuleNotFoundError) as exc:
+        if isinstance(exc, FileNotFoundError) and Path(name).expanduser().exists():
+            raise
+        raise CliError(f"cannot load model {name!r}: {exc}", UNKNOWN_MODEL) from exc
+
+
+def index_folder(path: str) -> Path:
+    """An existing index folder, else exit 3 naming it (checked before any model loads)."""
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise CliError(f"no index at {path} (the folder does not exist; create one with `unret index`)", NOT_FOUND)
+    if not (folder / CONFIG_NAME).is_file():
+        raise CliError(f"{path} is not an unret index (no {CONFIG_NAME}; create one with `unret index`)", NOT_FOUND)
+    return folder
+
+
+def index_config(folder: Path) -> dict[str, Any]:
+    from unret.cli.errors import CORRUPT_INDEX
+
+    try:
+        return json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CliError(f"{folder / CONFIG_NAME} is damaged ({exc}); the index cannot be read", CORRUPT_INDEX) from None
+
+
+def same_model(given: str, stored: str | None) -> bool:
+    """Whether ``--model given`` names the model an index stores as ``stored``."""
+    if stored is None or given == stored:
+        return True
+    a, b = Path(given).expanduser(), Path(stored).expanduser()
+    return a.exists() and b.exists() and a.resolve() == b.resolve()
+
+
+def check_same_model(folder: Path, given: str | None) -> None:
+    if not given:
+        return
+    stored = (index_config(folder).get("model") or {}).get("name_or_path")
+    if not same_model(given, stored):
+        raise CliError(f"{folder} was built with model {stored!r}, not {given!r}: drop --model to use the index's "
+                       "model, or choose another --out for a new index", MODEL_MISMATCH)
+
+
+def beir_folder(path: str, split: str) -> None:
+    """A BEIR folder with corpus, queries and the split's qrels, else exit 3 / 4 naming what is missing."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise CliError(f"no BEIR data set folder at {path}", NOT_FOUND)
+    missing = [n for n in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (root / n).is_file()]
+    if missing:
+        raise CliError(f"{path} is not a BEIR folder for split {split!r}: missing {', '.join(missing)}", BAD_DATA)

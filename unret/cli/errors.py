@@ -1,0 +1,72 @@
+"""Exit codes of the ``unret`` command and the one-line message for each error.
+
+Every user mistake ends in one line on stderr (``unret: error: …`` naming the input) and its own exit code;
+``--debug`` shows the traceback instead. The codes (also in docs/indexing.md):
+
+====  =====================================================================================
+0     success
+1     unexpected failure (a bug, or the system: disk full, permission denied) — message names the path
+2     bad command line: unknown option, ``-k 0``, an empty query, ``KEY=VALUE`` malformed, ``--out`` a
+      folder that is not an index, settings that contradict each other
+3     a path given does not exist: index folder, query file, folder to index, BEIR folder
+4     input that exists but is malformed: a BEIR folder or JSONL line, an unreadable query input
+5     the index is damaged (a file missing, truncated or failing its checksum)
+6     model mismatch: ``--model`` differs from the model the index was built with
+7     unknown model: not a local folder, an ``unret-offline/…`` / ``unret-testing/…`` name or a cached hub model
+130   interrupted (Ctrl-C); ``unret index`` saves the files it finished first
+====  =====================================================================================
+"""
+
+from __future__ import annotations
+
+from unret.errors import (
+    ConfigError,
+    DataFormatError,
+    IndexCorruptError,
+    IndexPathError,
+    InputError,
+    ModelMismatchError,
+    RecordError,
+)
+
+OK, FAILURE, USAGE, NOT_FOUND, BAD_DATA, CORRUPT_INDEX, MODEL_MISMATCH, UNKNOWN_MODEL = range(8)
+INTERRUPTED = 130
+
+
+class CliError(Exception):
+    """A mistake the command reports as one line and ``code``."""
+
+    def __init__(self, message: str, code: int = USAGE):
+        super().__init__(message)
+        self.code = code
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit code for an error that reached the top of a command."""
+    if isinstance(exc, CliError):
+        return exc.code
+    if isinstance(exc, KeyboardInterrupt):
+        return INTERRUPTED
+    if isinstance(exc, (IndexPathError, ConfigError)):
+        return USAGE
+    if isinstance(exc, IndexCorruptError):
+        return CORRUPT_INDEX
+    if isinstance(exc, ModelMismatchError):
+        return MODEL_MISMATCH
+    if isinstance(exc, (DataFormatError, RecordError, InputError)):
+        return BAD_DATA
+    if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+        return NOT_FOUND
+    return FAILURE
+
+
+def message(exc: BaseException) -> str:
+    """One line saying what went wrong (the type is named only for errors unret did not raise on purpose)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
+        text = f"{text}: {exc.filename}"
+    if exit_code(exc) == FAILURE and not isinstance(exc, OSError):
+        text = f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
+    return " ".join(text.split())

@@ -1,0 +1,167 @@
+"""``unret index`` (chunked, incremental, interruptible), ``unret info`` and ``unret remove``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from unret.cli.common import (
+    CONFIG_NAME,
+    MODEL_ARG_HELP,
+    add_model_args,
+    check_same_model,
+    index_config,
+    index_folder,
+    key_value,
+    load_model,
+    non_negative_float,
+    pairs,
+    positive_int,
+    quiet,
+)
+from unret.cli.errors import INTERRUPTED, NOT_FOUND, USAGE, CliError
+
+INDEX_DIR = "index"  # = unret.retriever.INDEX_DIR
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    index = sub.add_parser("index", help="index folders of images, code and text files (chunked, incremental)")
+    index.add_argument("paths", nargs="+", help="files or folders to index (walked recursively)")
+    index.add_argument("--model", help="hub name or local folder (required for a new index; for an existing "
+                                       "one it must be the model the index was built with)")
+    index.add_argument("--out", required=True, help="index folder (created, or updated if it exists)")
+    index.add_argument("--chunking", choices=["auto", "none"], default="auto",
+                       help="auto: code into functions/classes/methods, Markdown into sections, text into "
+                            "passages; none: one vector per file (cut at the model's max length)")
+    index.add_argument("--chunk-size", type=positive_int, default=None,
+                       help="tokens per chunk (default: the model's max length less the prompt, at most 512)")
+    index.add_argument("--chunk-overlap", type=int, default=0, help="tokens shared by consecutive windows")
+    index.add_argument("--sync", action="store_true",
+                       help="also remove indexed files under PATHS that no longer exist")
+    index.add_argument("--save-every", type=non_negative_float, default=60.0, metavar="SECONDS",
+                       help="save progress at most this often while indexing (Ctrl-C keeps what was saved "
+                            "and what finished since)")
+    index.add_argument("--commit-every", type=positive_int, default=128, metavar="ITEMS",
+                       help="items embedded between two commits to the index (the unit Ctrl-C keeps)")
+    index.add_argument("--batch-size", type=positive_int, default=8)
+    add_model_args(index)
+    index.add_argument("--model-arg", action="append", type=key_value, default=[], metavar="KEY=VALUE",
+                       help=MODEL_ARG_HELP)
+    index.add_argument("--quiet", action="store_true", help="no progress bars (model loading included)")
+    index.set_defaults(func=run_index)
+
+    info = sub.add_parser("info", help="what an index holds: items per modality, files, model, size, last update")
+    info.add_argument("index", help="index folder")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(func=run_info)
+
+    remove = sub.add_parser("remove", help="remove files (all their chunks), folders or ids from an index")
+    remove.add_argument("index", help="index folder")
+    remove.add_argument("targets", nargs="+", help="ids, or file / folder paths (as indexed)")
+    remove.set_defaults(func=run_remove)
+
+
+def run_index(args: argparse.Namespace) -> int:
+    if args.quiet:
+        quiet()
+    missing = [p for p in args.paths if not Path(p).expanduser().exists()]
+    if missing:
+        raise CliError(f"no such file or folder: {missing[0]}", NOT_FOUND)
+    out = Path(args.out).expanduser()
+    from unret.files import chunk_settings, index_paths
+
+    if (out / CONFIG_NAME).is_file():
+        check_same_model(out, args.model)
+        from unret.retriever import UnifiedRetriever
+
+        retriever = UnifiedRetriever.load(out, device=args.device, dtype=args.dtype)
+    else:
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise CliError(f"--out {args.out} exists and is not an unret index; choose an empty or new folder")
+        if not args.model:
+            raise CliError("--model is required to create a new index", USAGE)
+        retriever = load_model(args.model, device=args.device, dtype=args.dtype, **pairs(args.model_arg))
+    try:
+        settings = chunk_settings(retriever, args.chunking, args.chunk_size, args.chunk_overlap)
+    except ValueError as exc:
+        raise CliError(str(exc), USAGE) from None
+    model_max = getattr(retriever.backbone, "max_length", None)
+    if model_max and settings.max_tokens > model_max:
+        print(f"warning: --chunk-size {settings.max_tokens} exceeds the model's max length ({model_max} tokens); "
+              "longer chunks are truncated", file=sys.stderr)
+    report = index_paths(retriever, args.paths, batch_size=args.batch_size, show_progress=not args.quiet,
+                         settings=settings, sync=args.sync, checkpoint=lambda: retriever.save(out),
+                         save_every=args.save_every, group_items=args.commit_every)
+    files = report.new_files + report.changed_files
+    if retriever.index is not None and (report.added or report.removed or not (out / CONFIG_NAME).exists()):
+        retriever.save(out)
+    if report.interrupted:
+        print(f"interrupted: saved {len(report.added)} items from {files} files to {out} ({len(retriever)} in total); "
+              "run the same command again to index the rest", file=sys.stderr)
+        return INTERRUPTED
+    print(f"indexed {files} files ({len(report.added)} items) into {out} ({len(retriever)} in total); "
+          f"{report.unchanged_files} unchanged, {report.deleted_files} deleted files removed; "
+          f"skipped {len(report.skipped)} unreadable, ignored {report.ignored} of unknown type")
+    if report.unsupported:
+        print(f"note: {report.unsupported} image files not indexed: the model reads "
+              f"{'/'.join(sorted(retriever.modalities))} only", file=sys.stderr)
+    for source, reason in report.skipped:
+        print(f"  skipped {source}: {reason}", file=sys.stderr)
+    if report.truncated:
+        print(f"warning: {len(report.truncated)} items exceed the model's max length and were truncated "
+              f"(first: {report.truncated[0]}); use --chunking auto or a smaller --chunk-size", file=sys.stderr)
+    return 0
+
+
+def _load_index(folder: Path, view: bool):
+    from unret.index import VectorIndex
+
+    return VectorIndex.load(folder / INDEX_DIR, view=view)
+
+
+def run_info(args: argparse.Namespace) -> int:
+    folder = index_folder(args.index)
+    config = index_config(folder)
+    index = _load_index(folder, view=True)
+    modalities: Counter[str] = Counter()
+    sources: set[str] = set()
+    for item_id in index.ids():
+        modality, meta = index.get(item_id)
+        modalities[modality] += 1
+        sources.add(meta.get("source", item_id))
+    files = [f for f in folder.rglob("*") if f.is_file()]
+    updated = max(f.stat().st_mtime for f in files)
+    model = config.get("model") or {}
+    info = {
+        "index": str(folder), "items": len(index), "files": len(sources),
+        "modalities": dict(sorted(modalities.items())),
+        "model": model.get("name_or_path"), "backbone": (config.get("backbone") or {}).get("kind"),
+        "dim": index.dim, "bytes": sum(f.stat().st_size for f in files),
+        "updated": dt.datetime.fromtimestamp(updated, dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"index     {info['index']}\nitems     {info['items']} from {info['files']} files "
+          f"({', '.join(f'{m} {n}' for m, n in info['modalities'].items()) or 'empty'})\n"
+          f"model     {info['model']} ({info['backbone']}, {info['dim']} dims)\n"
+          f"size      {info['bytes'] / 2**20:.1f} MiB\nupdated   {info['updated']}")
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    from unret.files import remove_sources
+
+    folder = index_folder(args.index)
+    index = _load_index(folder, view=False)
+    _, missing = remove_sources(index, args.targets, dry_run=True)  # nothing removed unless all are found
+    if missing:
+        raise CliError(f"not in the index: {', '.join(missing)} (give ids, or file/folder paths as indexed)", NOT_FOUND)
+    removed, _ = remove_sources(index, args.targets)
+    index.save(folder / INDEX_DIR)
+    print(f"removed {removed} items from {folder} ({len(index)} left)")
+    return 0
