@@ -50,3 +50,12 @@ def test_corpus_fingerprint_matches_an_independent_computation(tmp_path):
         h.update(_frame(doc_id) + b"".join(_frame(p) for p in parts))
     assert corpus_fingerprint(corpus) == h.hexdigest()
     assert corpus_fingerprint(dict(reversed(corpus.items()))) == h.hexdigest()  # line order does not matter
+
+
+def test_bytes_and_files_hash_alike(tmp_path):
+    from unret.corpus import sha256_bytes
+    from unret.keys import content_digest, file_digest
+
+    path = tmp_path / "a.py"
+    path.write_bytes(b"def f():\n    return 1\n")
+    assert content_digest(path.read_bytes()) == file_digest(path) == sha256_bytes(path.read_bytes())

@@ -10,7 +10,6 @@ id can be stored and printed. A file cut into several chunks gives ids ``<path>#
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 
 from unret.chunking import ChunkSettings, chunk_document
 from unret.items import CODE_LANGUAGES, IMAGE_EXTENSIONS, TEXT_EXTENSIONS, Item, _decode_text, to_item
+from unret.keys import content_digest
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".tox", ".mypy_cache",
                        ".pytest_cache", ".ruff_cache", "site-packages"})
@@ -75,7 +75,8 @@ class SourceFile:
 
 
 def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+    """A file's content hash for incremental sync: the content-key rule of `unret.keys`."""
+    return content_digest(data)
 
 
 class FileSkipped(Exception):

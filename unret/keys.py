@@ -25,6 +25,11 @@ def _frame(s: str) -> bytes:
     return len(b).to_bytes(8, "little") + b
 
 
+def content_digest(data: bytes) -> str:
+    """sha256 of bytes already read: the same value `file_digest` gives for a file holding them."""
+    return hashlib.sha256(data).hexdigest()
+
+
 @functools.lru_cache(maxsize=65536)
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()

@@ -84,7 +84,7 @@ class SearchService:
             counts = dict(self._counts)
         return {"model": self.model_name, "dim": self.retriever.dim, "count": sum(counts.values()),
                 "modalities": counts, "read_only": self.read_only, "modes": ["dense", "lexical", "hybrid"],
-                "index_modalities": sorted(self.retriever.modalities)}
+                "model_modalities": sorted(self.retriever.modalities)}
 
     def embed(self, inputs: Sequence[Item], role: str = "document", dimensions: int | None = None,
               task: str | None = None) -> np.ndarray:
