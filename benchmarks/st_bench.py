@@ -8,7 +8,8 @@ inputs, same vectors.
   image-with-text batches. Images are generated at sizes the processor keeps as they are, so both read the
   same pixels and the vectors must agree (the max |Δ| column checks it).
 
-Each cell is the best of ``--repeats`` timed runs after a warm-up, same batch size for both.
+Each cell is the best of ``--repeats`` timed runs after a warm-up, same batch size for both; the two
+libraries' runs alternate, so a busy machine slows both alike (compare ratios, not absolute rates).
 
     python benchmarks/st_bench.py                  # tiny Qwen2.5-VL (a minute or two on 2 cores)
     python benchmarks/st_bench.py --config mid     # a mid-size random Qwen2.5-VL (several minutes)
@@ -32,14 +33,17 @@ from unret.offline_models import minilm_path
 from unret.testing import tiny_qwen25_vl_path
 
 
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up (lazy initialisation, allocator)
-    times = []
+def best_times(fns, repeats: int) -> list[float]:
+    """Best wall time of each function, runs interleaved (A B A B …) so load on a shared machine hits both."""
+    for fn in fns:
+        fn()  # warm-up (lazy initialisation, allocator)
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
+    return best
 
 
 def st_package(source: Path, out: Path) -> Path:
@@ -71,7 +75,7 @@ def compare(name: str, st_model, ours: UnifiedRetriever, st_inputs: list, our_in
     def run_ours():
         return ours.encode_documents(our_inputs, batch_size=batch_size, show_progress=False)
 
-    t_st, t_ours = best_time(run_st, repeats), best_time(run_ours, repeats)
+    t_st, t_ours = best_times([run_st, run_ours], repeats)
     delta = float((run_st().float() - run_ours()).abs().max())
     n = len(st_inputs)
     return name, n, n / t_st, n / t_ours, t_st / t_ours, delta

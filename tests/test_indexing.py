@@ -104,6 +104,8 @@ def test_sync_skips_unchanged_reembeds_changed_and_removes_deleted(minilm, tmp_p
     assert set(after[canonical_id(c)]["ids"]) == set(third.added) and set(third.added) != before_c
     hit = r.search("shout the text in upper case", k=1, exact=True)[0]
     assert hit.metadata["source"] == canonical_id(c) and "def shout" in hit.metadata["snippet"]
+    whole = index_paths(r, [root], show_progress=False, settings=chunk_settings(r, "none"))  # other settings
+    assert whole.changed_files == 2 and len(r) == 2 and set(r.index.ids()) == {canonical_id(b), canonical_id(c)}
 
 
 def test_three_spellings_of_one_path_are_one_file(minilm, tmp_path, monkeypatch):

@@ -100,7 +100,8 @@ def file_items(file: SourceFile, data: bytes, settings: ChunkSettings) -> list[t
     out = []
     for chunk in chunks:
         item_id = file.id if len(chunks) == 1 else f"{file.id}#L{chunk.start_line}-{chunk.end_line}"
-        meta = {**base, "start_line": chunk.start_line, "end_line": chunk.end_line, "kind": chunk.kind,
+        meta = {**base, "chunking": settings.key, "start_line": chunk.start_line, "end_line": chunk.end_line,
+                "kind": chunk.kind,
                 "snippet": snippet(chunk.text)}
         if language:
             meta["language"] = language

@@ -87,7 +87,8 @@ def indexed_sources(index) -> dict[str, dict[str, Any]]:
         source = meta.get("source")
         if source is None:
             continue
-        entry = sources.setdefault(source, {"ids": [], **{k: meta.get(k) for k in ("size", "mtime_ns", "sha256")}})
+        entry = sources.setdefault(source, {"ids": [], **{k: meta.get(k) for k in ("size", "mtime_ns", "sha256",
+                                                                                       "chunking")}})
         entry["ids"].append(item_id)
     return sources
 
@@ -142,7 +143,7 @@ def index_paths(retriever, paths: Iterable[str | Path], batch_size: int = 8, sho
             report.unsupported += 1
             continue
         prev = known.get(file.id)
-        if prev is not None and file.same_stat(prev):
+        if prev is not None and file.same_stat(prev) and _same_chunking(prev, file, settings):
             report.unchanged_files += 1
         else:
             todo.append(file)
@@ -188,7 +189,8 @@ def _groups(todo: list[SourceFile], known: dict, settings: ChunkSettings, report
         try:
             data = file.path.read_bytes()
             prev = known.get(file.id)
-            if prev is not None and prev.get("sha256") is not None and prev["sha256"] == sha256_bytes(data):
+            if (prev is not None and prev.get("sha256") is not None and prev["sha256"] == sha256_bytes(data)
+                    and _same_chunking(prev, file, settings)):
                 report.unchanged_files += 1  # touched but identical: nothing to embed
                 continue
             entries = file_items(file, data, settings)
@@ -258,6 +260,11 @@ def _encode(retriever, group: list[tuple[SourceFile, list]], batch_size: int, re
                 return None, []
             return np.concatenate(parts), kept
     return None, []
+
+
+def _same_chunking(prev: dict[str, Any], file: SourceFile, settings: ChunkSettings) -> bool:
+    """Images are never chunked; a text file indexed with other chunk settings is embedded again."""
+    return file.is_image or prev.get("chunking") in (None, settings.key)
 
 
 def _reason(exc: BaseException) -> str:

@@ -153,3 +153,25 @@ def test_package_settings_are_read(st_qwen25_vl):
     assert package.prompt_for("query") == QUERY_PROMPT and package.prompt_for("document") == DOC_PROMPT
     config = json.loads((st_qwen25_vl / "config_sentence_transformers.json").read_text())
     assert config["prompts"]["query"] == QUERY_PROMPT
+
+
+def test_hub_package_is_read_offline_from_the_cache(monkeypatch, tmp_path, st_qwen25_vl):
+    """A hub name: the package files come through huggingface_hub from its local cache (HF_HUB_OFFLINE=1)."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    from unret.backbones.st_package import read_package
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "models--someone--st-qwen"
+    snapshot = repo / "snapshots" / commit
+    shutil.copytree(st_qwen25_vl, snapshot, ignore=shutil.ignore_patterns("*.safetensors"))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    package = read_package("someone/st-qwen")
+    assert package is not None and package.supported and package.chat and package.pooling == "last"
+    assert package.prompt_for("query") == QUERY_PROMPT and package.prompt_for("document") == DOC_PROMPT
+    assert read_package("someone/not-cached") is None  # offline and absent: not a package, no error

@@ -185,3 +185,19 @@ def test_adds_and_removes_persist_across_a_restart_and_view_is_read_only(served_
     assert "berlin" in reloaded.index and "cats" not in reloaded.index
     want = reloaded.encode_documents([Code("def total(xs):\n    return sum(xs)", "python")]).numpy()
     np.testing.assert_allclose(reloaded.index.vectors(["sum"]), want, atol=1e-5)
+
+
+def test_view_workers_serve_one_read_only_index(served_index, local, tmp_path):
+    index = copy_index(served_index[0], tmp_path / "index")
+    s = Server(index, tmp_path / "workers.log", "--view", "--workers", "2", "--log-level", "info")
+    try:
+        want = [h.id for h in local.search(Text("capital of France"), k=3)]
+        for _ in range(6):  # new connections, spread over the workers by the kernel
+            got = httpx.post(f"{s.url}/search", json={"query": "capital of France", "k": 3}, timeout=60).json()
+            assert [h["id"] for h in got["results"][0]] == want
+        assert httpx.get(f"{s.url}/info").json()["read_only"]
+        r = httpx.post(f"{s.url}/documents", json={"documents": [{"id": "x", "text": "y"}]})
+        assert r.status_code == 403  # started without a key: no writes at all
+    finally:
+        s.stop()
+    assert s.log.read_text().count("Started server process") == 2

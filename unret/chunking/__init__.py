@@ -61,6 +61,11 @@ class ChunkSettings:
         if not 0 <= self.overlap < self.max_tokens:
             raise ValueError(f"chunk overlap must be in [0, {self.max_tokens}), got {self.overlap}")
 
+    @property
+    def key(self) -> str:
+        """Recorded with each chunk: a file indexed with other settings counts as changed."""
+        return f"{self.mode}:{self.max_tokens}:{self.overlap}"
+
 
 def chunk_document(text: str, settings: ChunkSettings, language: str | None = None,
                    suffix: str = "") -> list[Chunk]:
@@ -122,12 +127,12 @@ class _HFCounter:
         self.tokenizer = tokenizer
 
     def __call__(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def batch(self, texts: list[str]) -> list[int]:
         if not texts:
             return []
-        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+        return [len(ids) for ids in self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]]
 
 
 def token_counter(backbone) -> Callable[[str], int]:
