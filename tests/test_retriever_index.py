@@ -183,3 +183,19 @@ def test_load_refuses_a_damaged_or_newer_config_naming_it(filled, tmp_path, cont
     config.write_text(content(config.read_text()))
     with pytest.raises(IndexCorruptError, match=f"unret_config.json.*{message}"):
         UnifiedRetriever.load(tmp_path / "idx")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (lambda text: text[: len(text) // 2], "not valid JSON"),
+    (lambda text: text.replace('"format_version": 1', '"format_version": 99'), "unsupported format_version 99"),
+    (lambda text: json.dumps({**json.loads(text), "backbone": None}), "needs a 'backbone'"),
+])
+def test_from_pretrained_refuses_a_damaged_saved_config_naming_it(filled, tmp_path, content, message):
+    from unret.errors import IndexCorruptError
+
+    r, _ = filled
+    r.save_pretrained(tmp_path / "model")
+    config = tmp_path / "model" / "unret_config.json"
+    config.write_text(content(config.read_text()))
+    with pytest.raises(IndexCorruptError, match=f"unret_config.json.*{message}"):
+        UnifiedRetriever.from_pretrained(tmp_path / "model")

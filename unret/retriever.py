@@ -62,7 +62,7 @@ class UnifiedRetriever:
         """
         path = Path(name_or_path).expanduser()
         if (path / CONFIG_NAME).is_file():
-            saved = json.loads((path / CONFIG_NAME).read_text())
+            saved = read_settings(path / CONFIG_NAME)
             return cls._from_config(path, saved, device, dtype, truncate_dim, **backbone_kwargs)
         backbone = load_backbone(str(name_or_path), dtype=dtype, device=device, **backbone_kwargs)
         source = str(path.resolve()) if path.is_dir() else str(name_or_path)
@@ -315,9 +315,10 @@ def _item_metadata(item: Item, user: Mapping[str, Any] | None) -> dict[str, Any]
     return meta
 
 
-def read_config(file: Path) -> dict[str, Any]:
-    """A saved ``unret_config.json``, checked: IndexCorruptError naming the file if it is truncated, not
-    an object, missing a field, or of a ``format_version`` this unret does not read."""
+def read_settings(file: Path) -> dict[str, Any]:
+    """A saved ``unret_config.json`` (``save`` or ``save_pretrained``), checked: IndexCorruptError naming the
+    file if it is truncated, not an object, of a ``format_version`` this unret does not read, or without a
+    'backbone' object naming its ``kind``."""
     try:
         config = json.loads(file.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -326,8 +327,16 @@ def read_config(file: Path) -> dict[str, Any]:
     if type(version) is not int or version != FORMAT_VERSION:
         raise IndexCorruptError(f"{file}: unsupported format_version {version!r} (this unret reads "
                                 f"{FORMAT_VERSION}); it may have been written by a newer unret")
-    model, backbone = config.get("model"), config.get("backbone")
-    if not isinstance(model, dict) or not isinstance(model.get("name_or_path"), str) \
-            or not isinstance(backbone, dict) or not isinstance(backbone.get("kind"), str):
+    backbone = config.get("backbone")
+    if not isinstance(backbone, dict) or not isinstance(backbone.get("kind"), str):
+        raise IndexCorruptError(f"{file}: needs a 'backbone' object (with 'kind')")
+    return config
+
+
+def read_config(file: Path) -> dict[str, Any]:
+    """A saved index's ``unret_config.json``: ``read_settings`` plus the model reference ``load`` follows."""
+    config = read_settings(file)
+    model = config.get("model")
+    if not isinstance(model, dict) or not isinstance(model.get("name_or_path"), str):
         raise IndexCorruptError(f"{file}: needs 'model' (with 'name_or_path') and 'backbone' (with 'kind') objects")
     return config
