@@ -148,11 +148,11 @@ def test_loads_during_another_process_saves_see_one_complete_save(tmp_path):
 @pytest.mark.slow
 def test_two_processes_saving_to_one_path_both_succeed(tmp_path):
     path = tmp_path / "ix"
-    savers = [spawn("saver", path, seed, 0, 40) for seed in (5, 6)]
+    savers = [spawn("saver", path, seed, 0, 150) for seed in (5, 6)]
     results = [p.communicate(timeout=300) for p in savers]
     for p, (out, err) in zip(savers, results, strict=True):
         assert p.returncode == 0, err
-        assert out.count("saved") == 40
+        assert out.count("saved") == 150
     seed, _gen = check(VectorIndex.load(path))
     assert seed in (5, 6) and leftovers(path) == []
 

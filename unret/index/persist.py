@@ -27,7 +27,10 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 def save(index: VectorIndex, path: str | os.PathLike) -> None:
     """Write ``index`` to a temp folder next to ``path``, then swap it in (``VectorIndex.save``)."""
     path = folder.real_path(path)
-    folder.check_target(path)
+    # Under the shared lock: another process's swap (exclusive) renames ``path`` away and back, and a
+    # check that ran between its renames would see a folder mid-swap and refuse a valid index.
+    with folder.locked(path, exclusive=False):
+        folder.check_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         folder.clean_stale(path)
