@@ -162,3 +162,26 @@ def test_export_refuses_recipes_sentence_transformers_cannot_render(tmp_path, ti
     reason = r.save_pretrained(tmp_path / "oneword")
     assert "cannot render" in reason and not (tmp_path / "oneword" / "modules.json").exists()
     assert UnifiedRetriever.from_pretrained(tmp_path / "oneword").backbone.recipe == "oneword"
+
+
+@pytest.mark.parametrize("name", ["Qwen/Qwen2.5-VL-3B-Instruct", "Qwen/Qwen2.5-Coder-1.5B-Instruct",
+                                  "Qwen/Qwen2-VL-2B-Instruct", "Qwen/Qwen2.5-7B"])
+def test_the_studys_base_models_get_oneword_by_hub_id_without_a_warning(name, monkeypatch):
+    from unret.backbones import recipes, st_package
+
+    monkeypatch.setattr(st_package, "read_package", lambda *a, **k: None)  # no hub here: no package files
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        chosen = recipes.choose_recipe(name, {}, decoder=True)
+    assert (chosen.name, chosen.pooling) == ("oneword", "last")
+
+
+def test_a_base_name_kept_in_a_finetunes_config_still_warns(tmp_path, monkeypatch):
+    """Fine-tuned embedders keep their base's ``_name_or_path``: that alone must not silence the warning."""
+    from unret.backbones import recipes, st_package
+
+    monkeypatch.setattr(st_package, "read_package", lambda *a, **k: None)
+    config = {"_name_or_path": "Qwen/Qwen2.5-VL-3B-Instruct"}
+    for name in (str(tmp_path / "my-finetune"), "someone/Qwen2.5-VL-3B-Instruct-embed"):
+        with pytest.warns(RecipeWarning, match="oneword"):
+            assert recipes.choose_recipe(name, config, decoder=True).name == "oneword"

@@ -8,7 +8,9 @@ checkpoint's own files, in this order, unless ``recipe=`` (or explicit ``prompts
    ``sentence_transformers`` backbone kind instead, never as another recipe);
 2. marker files a family ships (``gme_inference.py``, ``qwen3_vl_embedding.py``);
 3. the model's name (or its config's ``_name_or_path``), as the last resort;
-4. otherwise the study's zero-shot ``oneword`` prompt for decoders, with a :class:`RecipeWarning` that says
+4. the study's zero-shot ``oneword`` prompt for the study's base chat models named by hub id
+   (``Qwen/Qwen2.5-VL-3B-Instruct``, ``Qwen/Qwen2.5-Coder-7B-Instruct`` …): what they were measured with;
+5. otherwise that same ``oneword`` prompt for decoders, with a :class:`RecipeWarning` that says
    so and how to choose, and plain mean pooling for BERT-like encoders.
 
 The built-in recipes follow their authors' reference code; see docs/models.md for the table.
@@ -136,6 +138,10 @@ NAME_PATTERNS = (
     (re.compile(r"qwen3-embedding", re.I), "qwen3-embedding"),
 )
 
+# The study's base chat models by their hub id (never by a config's ``_name_or_path``, which fine-tuned
+# embedders keep from their base): ``oneword`` is their documented zero-shot recipe, so no warning.
+BASE_MODEL = re.compile(r"^Qwen/Qwen2(\.5)?-(VL-|Coder-|Math-)?\d+(\.\d+)?B(-Instruct)?$")
+
 
 def builtin(name: str) -> Recipe:
     if name not in BUILTIN:
@@ -184,6 +190,8 @@ def choose_recipe(name_or_path: str, config: Mapping[str, Any], decoder: bool, r
     if found is not None:
         chosen = builtin(found)
         return Recipe(chosen.name, chosen.prompts, chosen.pooling, chosen.padding_side, chosen.max_length, how)
+    if decoder and BASE_MODEL.match(str(name_or_path)):
+        return Recipe("oneword", get_prompt_set("oneword"), "last", how="the study's base model (zero-shot)")
     if not decoder:
         return Recipe("plain", get_prompt_set("plain"), "mean", how="encoder default")
     if warn:
