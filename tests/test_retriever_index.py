@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import random_image
-from unret import Code, InputError, UnifiedRetriever
+from unret import Code, InputError, NoIndexError, UnifiedRetriever
 from unret.cli import main
 from unret.files import index_paths
 from unret.index import ManifestMismatchError
@@ -37,6 +37,14 @@ def test_search_finds_a_known_image_and_filters_by_modality(filled):
     assert [h.id for h in r.search("x", k=10, where={"lang": "py"})] == ["code-1"]
     batch = r.search(["q one", images[0]], k=2)
     assert len(batch) == 2 and batch[1][0].id == "img-0"
+
+
+def test_a_retriever_with_nothing_indexed_says_so(tiny_vl_path):
+    r = UnifiedRetriever.from_pretrained(tiny_vl_path, recipe="oneword")
+    for call in (lambda: r.search("q"), lambda: r.remove(["a"])):
+        with pytest.raises(NoIndexError, match="no index yet"):
+            call()
+    assert issubclass(NoIndexError, RuntimeError)  # code written against the old RuntimeError still catches it
 
 
 def test_remove_and_upsert(filled):

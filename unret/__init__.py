@@ -19,6 +19,7 @@ _EXPORTS = {
     "IndexCorruptError": "unret.errors",
     "InputError": "unret.errors",
     "ModelMismatchError": "unret.errors",
+    "NoIndexError": "unret.errors",
     "ReadOnlyIndexError": "unret.errors",
     "UnretError": "unret.errors",
     "Item": "unret.items",
@@ -30,7 +31,8 @@ _EXPORTS = {
 
 __all__ = [
     "Code", "ConfigError", "DataFormatError", "Hit", "IndexCorruptError", "InputError", "Item", "ModelMismatchError",
-    "Prompt", "PromptSet", "ReadOnlyIndexError", "Text", "UnifiedRetriever", "UnretError", "__version__",
+    "NoIndexError", "Prompt", "PromptSet", "ReadOnlyIndexError", "Text", "UnifiedRetriever", "UnretError",
+    "__version__",
 ]
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
         IndexCorruptError,
         InputError,
         ModelMismatchError,
+        NoIndexError,
         ReadOnlyIndexError,
         UnretError,
     )

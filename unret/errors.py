@@ -65,7 +65,11 @@ class ReadOnlyIndexError(UnretError, RuntimeError):
     """A write (add, remove, save over) to an index opened read-only (``view=True``)."""
 
 
+class NoIndexError(UnretError, RuntimeError):
+    """A search, save or lookup on a retriever (or lexical scorer) that has nothing indexed yet."""
+
+
 __all__ = [
     "ConfigError", "DataFormatError", "FusionMismatchError", "IndexCorruptError", "IndexPathError", "InputError",
-    "ManifestMismatchError", "ModelMismatchError", "ReadOnlyIndexError", "RecordError", "UnretError",
+    "ManifestMismatchError", "ModelMismatchError", "NoIndexError", "ReadOnlyIndexError", "RecordError", "UnretError",
 ]

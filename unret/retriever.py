@@ -19,7 +19,7 @@ from unret.atomic import atomic_write_text
 from unret.backbones import Backbone, load_backbone
 from unret.backbones.identity import probe_mismatch, probe_vector
 from unret.encoding import as_output, encode_items
-from unret.errors import IndexCorruptError, InputError, ManifestMismatchError, ReadOnlyIndexError
+from unret.errors import IndexCorruptError, InputError, ManifestMismatchError, NoIndexError, ReadOnlyIndexError
 from unret.index import Hit, VectorIndex, Where, create_index
 from unret.items import MODALITIES, Item, to_items
 from unret.search import MODES, DenseRetriever, HybridRetriever, LexicalIndex, LexicalRetriever, Retriever
@@ -151,7 +151,7 @@ class UnifiedRetriever:
     def _index(self, create: bool = False) -> VectorIndex:
         if self.index is None:
             if not create:
-                raise RuntimeError("this retriever has no index yet: add() documents or load() a saved one")
+                raise NoIndexError("this retriever has no index yet: add() documents or load() a saved one")
             model = {**self.model_ref, "backbone": self.backbone.config().get("kind"), "dim": self.dim,
                      "fingerprint": self.fingerprint()}
             self.index = create_index(self.dim, metric="cos", model=model)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from unret import Code
+from unret import Code, NoIndexError
 from unret.evaluation.bm25 import BM25, bm25_run, tokenize
 from unret.items import Text
 
@@ -49,7 +49,7 @@ def test_bm25_leaves_out_non_matching_documents_and_caps_k():
 
 
 def test_bm25_errors():
-    with pytest.raises(RuntimeError, match="index"):
+    with pytest.raises(NoIndexError, match="no corpus yet"):
         BM25().search({"q": "x"})
     with pytest.raises(ValueError, match="empty corpus"):
         BM25().index({})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from unret.errors import NoIndexError
 from unret.evaluation.metrics import Run
 from unret.items import ItemSpec, spec_text
 from unret.search.bm25 import STOPWORDS, LexicalIndex, tokenize
@@ -37,7 +38,7 @@ class BM25:
     def search(self, queries: Mapping[str, ItemSpec | str], k: int = 100) -> Run:
         """``{qid: {docid: score}}`` with the top ``k`` documents that share a term with the query."""
         if self.lexical is None:
-            raise RuntimeError("index() a corpus before searching")
+            raise NoIndexError("this BM25 scorer has no corpus yet: index() one before searching")
         qids = list(queries)
         ranked = self.lexical.search([_text(q) for q in queries.values()], k=k)
         return {qid: dict(row) for qid, row in zip(qids, ranked, strict=True)}
