@@ -281,20 +281,30 @@ class UnifiedRetriever:
                                          **{"revision": ref.get("revision"), **backbone_kwargs})
         else:
             retriever = cls.from_pretrained(model, device=device, dtype=dtype, **backbone_kwargs)
-        index = VectorIndex.load(path / INDEX_DIR, view=view, expected_dim=retriever.dim)
+        retriever.reload_index(path, view=view)
+        return retriever
+
+    def reload_index(self, path: str | Path, view: bool = False) -> None:
+        """Replace the index in memory by the one saved at ``path`` (``load`` without reloading the model).
+
+        Also how a writer goes back to the last durable state after a failed save. The index must come from
+        this model: another model's is refused with ``ManifestMismatchError`` and nothing is replaced.
+        """
+        path = Path(path)
+        index = VectorIndex.load(path / INDEX_DIR, view=view, expected_dim=self.dim)
         expected = index.model.get("fingerprint") if index.model else None
         if expected is not None:
-            drift = probe_mismatch(retriever.fingerprint(), expected)
+            drift = probe_mismatch(self.fingerprint(), expected)
             if drift is not None:
                 raise ManifestMismatchError(
                     f"the index at {path} was built with model {index.model.get('name_or_path')!r}, and "
-                    f"{retriever.model_ref.get('name_or_path')!r} embeds differently (probe vectors differ "
+                    f"{self.model_ref.get('name_or_path')!r} embeds differently (probe vectors differ "
                     f"by up to {drift:.3g}); re-index with this model or load the original one"
                 )
-        retriever.index = index
+        lexical = None
         if (path / LEXICAL_DIR).is_dir():
-            retriever.lexical = reconcile(LexicalIndex.load(path / LEXICAL_DIR), index)
-        return retriever
+            lexical = reconcile(LexicalIndex.load(path / LEXICAL_DIR), index)
+        self.index, self.lexical = index, lexical
 
 
 def _check_modality(modality: str | Sequence[str] | None) -> None:

@@ -70,3 +70,46 @@ def test_decode_upload_limits():
         decode_upload(buf.getvalue()[:40], "cut.png")
     with pytest.raises(PayloadTooLargeError, match="bytes"):
         decode_upload(b"0" * (21 << 20))
+
+
+def test_a_write_whose_save_fails_is_undone_in_memory_too(minilm_path, tmp_path, monkeypatch):
+    """A full disk during the save of an add / upsert / remove: the request fails with 507 and searches keep
+    returning exactly what is on disk, the state a restart would serve."""
+    import errno
+
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    from unret.serve.app import create_app
+
+    r = UnifiedRetriever.from_pretrained(minilm_path)
+    r.add([Text(f"document number {i} about topic {i % 3}") for i in range(6)], ids=[f"d{i}" for i in range(6)])
+    r.save(tmp_path / "ix")
+    service = SearchService.load(tmp_path / "ix")
+    before = service.retriever.index.vectors(["d1"])
+    query = [Text("fresh text about whales")]
+    ranked = [h.id for h in service.search(query, k=6, mode="hybrid")[0]]
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(service.retriever, "save", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        service.add([Text("fresh text about whales"), Text("d1 replaced")], ["new", "d1"], [None, None])
+    with pytest.raises(OSError, match="No space"):
+        service.remove("d2")
+    assert "new" not in service.retriever.index and "d2" in service.retriever.index
+    assert service.get("d1")["text"] == "document number 1 about topic 1"
+    np.testing.assert_array_equal(service.retriever.index.vectors(["d1"]), before)
+    assert [h.id for h in service.search(query, k=6, mode="hybrid")[0]] == ranked
+    assert service.info()["count"] == 6
+
+    client = TestClient(create_app(service, api_key="k"))
+    got = client.post("/documents", json={"documents": [{"id": "new", "text": "whales"}]},
+                      headers={"Authorization": "Bearer k"})
+    assert got.status_code == 507 and "not applied" in got.json()["error"]["message"]
+    assert client.get("/items/new").status_code == 404 and client.get("/info").json()["count"] == 6
+    monkeypatch.undo()  # the disk has room again: the same write goes through and is saved
+    assert client.post("/documents", json={"documents": [{"id": "new", "text": "whales"}]},
+                       headers={"Authorization": "Bearer k"}).status_code == 200
+    assert "new" in UnifiedRetriever.load(tmp_path / "ix").index

@@ -4,11 +4,13 @@ Every error is JSON ``{"error": {"message", "type"}}`` with a 4xx status for a b
 JSON, an unknown modality, ``k`` out of range, a corrupt or huge image, an unknown id) — the request
 fails, the server keeps serving. Writes need the API key (``Authorization: Bearer KEY`` or
 ``X-API-Key``) when the server has one, and are refused (403) on a read-only ``--view`` server; a server
-started without a key accepts no writes at all.
+started without a key accepts no writes at all. A write whose save fails (a full disk: 507) is undone
+in memory too, so searches never return what a restart would forget.
 """
 
 from __future__ import annotations
 
+import errno
 import hmac
 import json
 from importlib import resources
@@ -88,6 +90,12 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
     @app.exception_handler(ValueError)
     async def value_error(request: Request, exc: ValueError) -> JSONResponse:
         return _error(400, str(exc))
+
+    @app.exception_handler(OSError)
+    async def os_error(request: Request, exc: OSError) -> JSONResponse:
+        """A write whose save failed (the service has put the saved state back): 507 on a full disk."""
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        return _error(507 if full else 500, f"the change was not applied: {exc}", "server_error")
 
     @app.get("/health")
     def health() -> dict:

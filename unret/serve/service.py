@@ -102,7 +102,7 @@ class SearchService:
             raise ReadOnlyIndexError("this server runs with --view (read-only): restart it without --view to write")
 
     def add(self, items: Sequence[Item], ids: Sequence[str], metadata: Sequence[Mapping[str, Any] | None]) -> None:
-        """Index and persist; nothing is stored unless every document embeds and the save succeeds."""
+        """Index and persist; nothing is stored or served unless every document embeds and the save succeeds."""
         self._check_writable()
         with self.lock.write(), self.encode_lock:
             self.retriever.add(list(items), ids=list(ids), metadata=list(metadata))
@@ -110,7 +110,7 @@ class SearchService:
             self._save()
 
     def remove(self, id: str) -> None:
-        """Remove one id and persist; KeyError if it is not indexed."""
+        """Remove one id and persist (a failed save puts it back); KeyError if it is not indexed."""
         self._check_writable()
         with self.lock.write():
             self.retriever.remove([id])
@@ -118,5 +118,16 @@ class SearchService:
             self._save()
 
     def _save(self) -> None:
-        if self.index_dir is not None:
+        """Persist a write, or put the last saved state back in memory: an unacknowledged change is never
+        served (searches would return what a restart forgets)."""
+        if self.index_dir is None:
+            return
+        try:
             self.retriever.save(self.index_dir)
+        except BaseException as failed:
+            try:
+                self.retriever.reload_index(self.index_dir)
+            except Exception as e:  # the folder is unreadable too: keep serving memory, say so
+                failed.add_note(f"and going back to the saved index at {self.index_dir} failed: {e}; "
+                                "the change stays in memory only")
+            raise
