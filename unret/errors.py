@@ -6,7 +6,13 @@ written against those keeps working. The lowest layer: it imports nothing from u
 
 from __future__ import annotations
 
+import errno
 import os
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full: saves name that cause, the server answers 507."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 class UnretError(Exception):

@@ -6,7 +6,6 @@ this module puts the index's parts (ANN backend, float32 store, catalog) into an
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 from pathlib import Path
@@ -14,15 +13,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from unret.errors import IndexCorruptError, ManifestMismatchError, UnretError
+from unret.errors import IndexCorruptError, ManifestMismatchError, UnretError, disk_full
 from unret.index import folder, storage
 from unret.index.catalog import Catalog
 
 if TYPE_CHECKING:
     from unret.index.vector_index import VectorIndex
-
-_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
-
 
 def save(index: VectorIndex, path: str | os.PathLike) -> None:
     """Write ``index`` to a temp folder next to ``path``, then swap it in (``VectorIndex.save``)."""
@@ -60,7 +56,7 @@ def _save_error(e: OSError, path: Path) -> OSError:
     """The same kind of OSError, saying which save failed and, on a full disk, that the disk is full."""
     if isinstance(e, UnretError):
         return e
-    reason = f"no space left on device ({e})" if e.errno in _NO_SPACE else str(e)
+    reason = f"no space left on device ({e})" if disk_full(e) else str(e)
     try:
         return type(e)(e.errno, f"cannot save the index to {path}: {reason}")
     except TypeError:  # an OSError subclass with another constructor

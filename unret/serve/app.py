@@ -10,7 +10,6 @@ in memory too, so searches never return what a restart would forget.
 
 from __future__ import annotations
 
-import errno
 import hmac
 import json
 from importlib import resources
@@ -25,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from unret import __version__
-from unret.errors import InputError, ReadOnlyIndexError, UnretError
+from unret.errors import InputError, ReadOnlyIndexError, UnretError, disk_full
 from unret.index import Hit
 from unret.items import Code, Item, Text, to_item
 from unret.serve.embeddings import router as embeddings_router
@@ -94,8 +93,7 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
     @app.exception_handler(OSError)
     async def os_error(request: Request, exc: OSError) -> JSONResponse:
         """A write whose save failed (the service has put the saved state back): 507 on a full disk."""
-        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-        return _error(507 if full else 500, f"the change was not applied: {exc}", "server_error")
+        return _error(507 if disk_full(exc) else 500, f"the change was not applied: {exc}", "server_error")
 
     @app.get("/health")
     def health() -> dict:
