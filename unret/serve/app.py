@@ -4,8 +4,8 @@ Every error is JSON ``{"error": {"message", "type"}}`` with a 4xx status for a b
 JSON, an unknown modality, ``k`` out of range, a corrupt or huge image, an unknown id) — the request
 fails, the server keeps serving. Writes need the API key (``Authorization: Bearer KEY`` or
 ``X-API-Key``) when the server has one, and are refused (403) on a read-only ``--view`` server; a server
-started without a key accepts no writes at all. A write whose save fails (a full disk: 507) is undone
-in memory too, so searches never return what a restart would forget.
+started without a key accepts no writes at all. A write whose save fails (a full disk: 507) leaves
+memory as the disk holds it, so searches never return what a restart would forget.
 """
 
 from __future__ import annotations
@@ -92,8 +92,9 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
 
     @app.exception_handler(OSError)
     async def os_error(request: Request, exc: OSError) -> JSONResponse:
-        """A write whose save failed (the service has put the saved state back): 507 on a full disk."""
-        return _error(507 if disk_full(exc) else 500, f"the change was not applied: {exc}", "server_error")
+        """A write whose save failed (the service has read the saved state back): 507 on a full disk."""
+        message = f"the change could not be saved ({exc}); the server serves the index as saved on disk"
+        return _error(507 if disk_full(exc) else 500, message, "server_error")
 
     @app.get("/health")
     def health() -> dict:

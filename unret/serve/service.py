@@ -102,7 +102,8 @@ class SearchService:
             raise ReadOnlyIndexError("this server runs with --view (read-only): restart it without --view to write")
 
     def add(self, items: Sequence[Item], ids: Sequence[str], metadata: Sequence[Mapping[str, Any] | None]) -> None:
-        """Index and persist; nothing is stored or served unless every document embeds and the save succeeds."""
+        """Index and persist. If the save fails, memory goes back to what the disk holds (usually without the
+        change; with it when only the BM25 side or config failed), so nothing a restart would lose is served."""
         self._check_writable()
         with self.lock.write(), self.encode_lock:
             self.retriever.add(list(items), ids=list(ids), metadata=list(metadata))
