@@ -5,6 +5,6 @@
 """
 
 from unret.store.protocol import VectorStore
-from unret.store.registry import open_store, register_store, store_kinds
+from unret.store.registry import load_store, open_store, register_store, store_kinds
 
-__all__ = ["VectorStore", "open_store", "register_store", "store_kinds"]
+__all__ = ["VectorStore", "load_store", "open_store", "register_store", "store_kinds"]
