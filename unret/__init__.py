@@ -17,6 +17,7 @@ _EXPORTS = {
     "DataFormatError": "unret.errors",
     "Hit": "unret.index",
     "IndexCorruptError": "unret.errors",
+    "IndexLockedError": "unret.errors",
     "InputError": "unret.errors",
     "ModelMismatchError": "unret.errors",
     "NoIndexError": "unret.errors",
@@ -30,8 +31,9 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Code", "ConfigError", "DataFormatError", "Hit", "IndexCorruptError", "InputError", "Item", "ModelMismatchError",
-    "NoIndexError", "Prompt", "PromptSet", "ReadOnlyIndexError", "Text", "UnifiedRetriever", "UnretError",
+    "Code", "ConfigError", "DataFormatError", "Hit", "IndexCorruptError", "IndexLockedError", "InputError", "Item",
+    "ModelMismatchError", "NoIndexError", "Prompt", "PromptSet", "ReadOnlyIndexError", "Text", "UnifiedRetriever",
+    "UnretError",
     "__version__",
 ]
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
         ConfigError,
         DataFormatError,
         IndexCorruptError,
+        IndexLockedError,
         InputError,
         ModelMismatchError,
         NoIndexError,

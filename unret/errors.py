@@ -62,6 +62,15 @@ class IndexPathError(UnretError, FileExistsError):
     other files); nothing there was touched."""
 
 
+class IndexLockedError(UnretError, RuntimeError):
+    """Another process is writing to this index folder (one writer per folder: a second one would lose the
+    first one's changes when either saves); the message names the folder and the holder."""
+
+    def __init__(self, message: str, holder: str = ""):
+        super().__init__(message)
+        self.holder = holder
+
+
 # The names these had before they were merged; same class, so ``except`` clauses written for them still work.
 ManifestMismatchError = ModelMismatchError
 FusionMismatchError = ModelMismatchError
@@ -76,6 +85,7 @@ class NoIndexError(UnretError, RuntimeError):
 
 
 __all__ = [
-    "ConfigError", "DataFormatError", "FusionMismatchError", "IndexCorruptError", "IndexPathError", "InputError",
+    "ConfigError", "DataFormatError", "FusionMismatchError", "IndexCorruptError", "IndexLockedError", "IndexPathError",
+    "InputError",
     "ManifestMismatchError", "ModelMismatchError", "NoIndexError", "ReadOnlyIndexError", "RecordError", "UnretError",
 ]

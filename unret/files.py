@@ -77,20 +77,14 @@ def chunk_settings(retriever, mode: str = "auto", max_tokens: int | None = None,
     return ChunkSettings(mode, max_tokens or min(budget, DEFAULT_CHUNK_TOKENS), overlap, token_counter(backbone))
 
 
-def indexed_sources(index) -> dict[str, dict[str, Any]]:
-    """Per indexed file (``source``): its ids and the size, mtime and hash recorded when it was embedded."""
-    sources: dict[str, dict[str, Any]] = {}
-    if index is None:
-        return sources
-    for item_id in index.ids():
-        meta = index.get(item_id)[1]
-        source = meta.get("source")
-        if source is None:
-            continue
-        entry = sources.setdefault(source, {"ids": [], **{k: meta.get(k) for k in ("size", "mtime_ns", "sha256",
-                                                                                       "chunking")}})
-        entry["ids"].append(item_id)
-    return sources
+def indexed_sources(store) -> dict[str, dict[str, Any]]:
+    """Per indexed file (``source``): its ids and the size, mtime and hash recorded when it was embedded
+    (``DocumentStore.sources``; a bare vector store is wrapped in one)."""
+    from unret.store import DocumentStore
+
+    if store is None:
+        return {}
+    return (store if isinstance(store, DocumentStore) else DocumentStore(store)).sources()
 
 
 def remove_sources(index, targets: Iterable[str], dry_run: bool = False) -> tuple[int, list[str]]:
@@ -122,10 +116,10 @@ def index_paths(retriever, paths: Iterable[str | Path], batch_size: int = 8, sho
     paths = list(paths)
     settings = settings or chunk_settings(retriever)
     report = IndexReport()
-    index = retriever.index
-    if index is not None and index.read_only:
+    store = retriever.store
+    if store is not None and store.read_only:
         raise ReadOnlyIndexError("this index was loaded with view=True (read-only); load it with view=False to add")
-    known = indexed_sources(index)
+    known = indexed_sources(store)
     reads_images = "image" in retriever.modalities
     seen: set[str] = set()
     todo: list[SourceFile] = []

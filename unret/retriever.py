@@ -1,7 +1,8 @@
 """UnifiedRetriever: the face users type — load a model, encode, index, search, save and load.
 
 It composes lower layers and re-implements none: ``items`` normalises inputs, a ``Backbone`` embeds
-them, ``encoding`` batches them and a ``VectorIndex`` stores and searches them.
+them, ``encoding`` batches them, a ``DocumentStore`` (vectors + texts + folder) holds them and a
+``Retriever`` strategy ranks them.
 """
 
 from __future__ import annotations
@@ -19,17 +20,23 @@ from unret.atomic import atomic_write_text
 from unret.backbones import Backbone, load_backbone
 from unret.backbones.identity import probe_mismatch, probe_vector
 from unret.encoding import as_output, encode_items
-from unret.errors import IndexCorruptError, InputError, ManifestMismatchError, NoIndexError, ReadOnlyIndexError
-from unret.index import Hit, VectorIndex, Where, create_index
+from unret.errors import InputError, ManifestMismatchError, NoIndexError, ReadOnlyIndexError
+from unret.index import Hit, VectorIndex, Where
 from unret.items import MODALITIES, Item, to_items
 from unret.search import MODES, DenseRetriever, HybridRetriever, LexicalIndex, LexicalRetriever, Retriever
-from unret.search.catalog import lexical_from_catalog, reconcile
+from unret.store import DocumentStore
+from unret.store.layout import (  # re-exported: older code imports the layout from here
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    INDEX_DIR,
+    LEXICAL_DIR,
+    MODEL_DIR,
+    read_config,
+    read_settings,
+)
 
-CONFIG_NAME = "unret_config.json"
-INDEX_DIR = "index"
-LEXICAL_DIR = "lexical"
-MODEL_DIR = "model"
-FORMAT_VERSION = 1
+__all__ = ["CONFIG_NAME", "FORMAT_VERSION", "INDEX_DIR", "LEXICAL_DIR", "MODEL_DIR", "UnifiedRetriever",
+           "read_config", "read_settings"]
 
 
 class UnifiedRetriever:
@@ -43,31 +50,52 @@ class UnifiedRetriever:
 
     def __init__(self, backbone: Backbone, model_ref: dict[str, Any] | None = None,
                  truncate_dim: int | None = None, index: VectorIndex | None = None,
-                 lexical: LexicalIndex | None = None):
+                 lexical: LexicalIndex | None = None, store: str | DocumentStore | None = None):
+        """``store``: a `DocumentStore`, or the specification of the store a first ``add`` creates (None or
+        ``"usearch"``: embedded, in the index folder; ``"milvus://host:19530/collection"``…)."""
         self.backbone = backbone
         self.model_ref = model_ref or {}
         self.truncate_dim = truncate_dim
-        self.index = index
-        self.lexical = lexical  # BM25 beside the vector index; None until needed (built from the catalog)
+        self.store_spec = store if isinstance(store, str) else None
+        self.store: DocumentStore | None = store if isinstance(store, DocumentStore) else None
+        if index is not None:
+            self.store = DocumentStore(index, lexical)
+
+    @property
+    def index(self) -> VectorIndex | None:
+        """The vector side of the store (kept for older code; production code goes through ``store``)."""
+        return None if self.store is None else self.store.vectors
+
+    @index.setter
+    def index(self, index: VectorIndex | None) -> None:
+        self.store = None if index is None else DocumentStore(index)
+
+    @property
+    def lexical(self) -> LexicalIndex | None:
+        """The BM25 side of the store, None until built (an index saved without one builds it when needed)."""
+        return None if self.store is None else self.store.lexical_if_built
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, device: str | torch.device | None = None,
                         dtype: str | torch.dtype | None = None, truncate_dim: int | None = None,
-                        **backbone_kwargs: Any) -> UnifiedRetriever:
+                        store: str | None = None, **backbone_kwargs: Any) -> UnifiedRetriever:
         """Load a hub model or local folder (a transformers checkpoint or a ``save_pretrained`` folder).
 
         ``backbone_kwargs`` go to the backbone: ``prompts`` (a preset name such as ``"oneword"`` or
         ``"supervised"``), ``pooling``, ``max_length``, ``min_pixels`` / ``max_pixels``, ``padding_side``,
         ``revision``, ``kind`` and any ``AutoModel.from_pretrained`` argument (``attn_implementation``…).
+        ``store`` picks the vector store of a new index (see ``__init__``).
         """
         path = Path(name_or_path).expanduser()
         if (path / CONFIG_NAME).is_file():
             saved = read_settings(path / CONFIG_NAME)
-            return cls._from_config(path, saved, device, dtype, truncate_dim, **backbone_kwargs)
+            retriever = cls._from_config(path, saved, device, dtype, truncate_dim, **backbone_kwargs)
+            retriever.store_spec = store
+            return retriever
         backbone = load_backbone(str(name_or_path), dtype=dtype, device=device, **backbone_kwargs)
         source = str(path.resolve()) if path.is_dir() else str(name_or_path)
         ref = {"name_or_path": source, "revision": backbone_kwargs.get("revision")}
-        return cls(backbone, ref, truncate_dim)
+        return cls(backbone, ref, truncate_dim, store=store)
 
     @classmethod
     def _from_config(cls, source: str | Path, config: dict[str, Any], device: str | torch.device | None,
@@ -148,14 +176,14 @@ class UnifiedRetriever:
         """This model's vector for a fixed probe text: equal fingerprints mean interchangeable vectors."""
         return probe_vector(self.backbone, self.truncate_dim)
 
-    def _index(self, create: bool = False) -> VectorIndex:
-        if self.index is None:
+    def _store(self, create: bool = False) -> DocumentStore:
+        if self.store is None:
             if not create:
                 raise NoIndexError("this retriever has no index yet: add() documents or load() a saved one")
             model = {**self.model_ref, "backbone": self.backbone.config().get("kind"), "dim": self.dim,
                      "fingerprint": self.fingerprint()}
-            self.index = create_index(self.dim, metric="cos", model=model)
-        return self.index
+            self.store = DocumentStore.create(self.dim, model, self.store_spec)
+        return self.store
 
     def add(self, inputs: Any | Iterable[Any], ids: Sequence[str] | None = None,
             metadata: Sequence[Mapping[str, Any] | None] | None = None, batch_size: int = 8,
@@ -177,8 +205,7 @@ class UnifiedRetriever:
             metadata = [metadata] if single and isinstance(metadata, Mapping) else list(metadata)
             if len(metadata) != len(items):
                 raise ValueError(f"got {len(items)} inputs but {len(metadata)} metadata entries")
-        index = self._index(create=True)
-        if index.read_only:  # refuse before spending time on encoding
+        if self._store(create=True).read_only:  # refuse before spending time on encoding
             raise ReadOnlyIndexError("this index was loaded with view=True (read-only); load it with view=False to add")
         vectors = self.encode_documents(items, batch_size=batch_size, show_progress=show_progress,
                                         convert_to="numpy")
@@ -190,10 +217,8 @@ class UnifiedRetriever:
                     metadata: Sequence[Mapping[str, Any]]) -> None:
         """Index items already embedded by this model (``encode_documents``), with their metadata as given:
         for callers that encode and commit separately (``unret.files`` commits groups of files)."""
-        index = self._index(create=True)
-        lexical = self._lexical()  # before index.add: an older index's lexical side is rebuilt without these
-        index.add(list(ids), vectors, [item.modality for item in items], list(metadata))
-        lexical.add(list(ids), [item.text or "" for item in items])
+        self._store(create=True).add(ids, vectors, [item.modality for item in items], metadata,
+                                     [item.text or "" for item in items])
 
     def search(self, queries: Any | Iterable[Any], k: int = 10, modality: str | Sequence[str] | None = None,
                where: Where | None = None, exact: bool = False, task: str | None = None,
@@ -218,47 +243,41 @@ class UnifiedRetriever:
         """The `Retriever` of ``mode`` over this index (what `search` uses; the server keeps one per mode)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        index = self._index()
-        dense = DenseRetriever(self, index, exact=exact, **encode_kwargs)
+        store = self._store()
+        dense = DenseRetriever(self, store, exact=exact, **encode_kwargs)
         if mode == "dense":
             return dense
-        lexical = LexicalRetriever(self._lexical(), index.get)
+        lexical = LexicalRetriever(store.lexical, store)  # filtered by store.accepts: one filter for every mode
         if mode == "lexical":
             return lexical
         return HybridRetriever(dense, lexical, fusion=fusion, alpha=alpha)
 
-    def _lexical(self) -> LexicalIndex:
-        """The lexical index, built from the catalog's source files for an index saved without one."""
-        if self.lexical is None:
-            self.lexical = lexical_from_catalog(self.index) if self.index is not None else LexicalIndex()
-        return self.lexical
-
     def remove(self, ids: str | Iterable[str]) -> int:
-        """Remove documents by id; an unknown id raises KeyError and removes nothing."""
-        ids = [ids] if isinstance(ids, str) else list(ids)
-        n = self._index().remove(ids)
-        if self.lexical is not None:
-            self.lexical.remove(ids)
-        return n
+        """Remove documents by id (vectors and text); an unknown id raises KeyError and removes nothing."""
+        return self._store().remove(ids)
 
     def __len__(self) -> int:
-        return 0 if self.index is None else len(self.index)
+        return 0 if self.store is None else len(self.store)
 
     def save(self, path: str | Path, include_model: bool = False) -> None:
-        """Save the index (atomically) and a reference to the model; ``load(path)`` serves it again.
+        """Save the index and a reference to the model, all or nothing; ``load(path)`` serves it again.
 
-        With ``include_model=True`` the weights are copied into ``path/model`` so the folder is
-        self-contained (for fine-tuned or local models that may move).
+        Vectors, texts and config are committed in one swap of the folder (docs/indexing.md § Durability):
+        a failure raises and leaves the disk as it was. Holds the folder's writer lock while saving
+        (`IndexLockedError` if another process is writing it). With ``include_model=True`` the weights are
+        written into ``path/model`` so the folder is self-contained (for fine-tuned or local models).
         """
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         config = self._config()
+        write_model = None
         if include_model:
-            self.save_pretrained(path / MODEL_DIR)
+            kept = self.model_ref.get("relative") and (Path(path) / MODEL_DIR).is_dir()  # hard-linked over
+
+            def write_model(tmp: Path) -> None:
+                if not kept:
+                    self.save_pretrained(tmp / MODEL_DIR)
+
             config["model"] = {**config["model"], "name_or_path": MODEL_DIR, "relative": True}
-        self._index(create=True).save(path / INDEX_DIR)
-        self._lexical().save(path / LEXICAL_DIR)
-        atomic_write_text(path / CONFIG_NAME, json.dumps(config, indent=2))
+        self._store(create=True).save(path, config, write_model)
 
     @classmethod
     def load(cls, path: str | Path, model: str | Path | None = None, view: bool = False,
@@ -291,7 +310,8 @@ class UnifiedRetriever:
         this model: another model's is refused with ``ManifestMismatchError`` and nothing is replaced.
         """
         path = Path(path)
-        index = VectorIndex.load(path / INDEX_DIR, view=view, expected_dim=self.dim)
+        store = DocumentStore.load(path, view=view, expected_dim=self.dim)
+        index = store.vectors
         expected = index.model.get("fingerprint") if index.model else None
         if expected is not None:
             drift = probe_mismatch(self.fingerprint(), expected)
@@ -301,10 +321,7 @@ class UnifiedRetriever:
                     f"{self.model_ref.get('name_or_path')!r} embeds differently (probe vectors differ "
                     f"by up to {drift:.3g}); re-index with this model or load the original one"
                 )
-        lexical = None
-        if (path / LEXICAL_DIR).is_dir():
-            lexical = reconcile(LexicalIndex.load(path / LEXICAL_DIR), index)
-        self.index, self.lexical = index, lexical
+        self.store = store
 
 
 def _check_modality(modality: str | Sequence[str] | None) -> None:
@@ -323,30 +340,3 @@ def _item_metadata(item: Item, user: Mapping[str, Any] | None) -> dict[str, Any]
         meta["language"] = item.language
     meta.update(user or {})
     return meta
-
-
-def read_settings(file: Path) -> dict[str, Any]:
-    """A saved ``unret_config.json`` (``save`` or ``save_pretrained``), checked: IndexCorruptError naming the
-    file if it is truncated, not an object, of a ``format_version`` this unret does not read, or without a
-    'backbone' object naming its ``kind``."""
-    try:
-        config = json.loads(file.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise IndexCorruptError(f"{file} is not valid JSON (truncated or damaged?): {e}") from e
-    version = config.get("format_version") if isinstance(config, dict) else None
-    if type(version) is not int or version != FORMAT_VERSION:
-        raise IndexCorruptError(f"{file}: unsupported format_version {version!r} (this unret reads "
-                                f"{FORMAT_VERSION}); it may have been written by a newer unret")
-    backbone = config.get("backbone")
-    if not isinstance(backbone, dict) or not isinstance(backbone.get("kind"), str):
-        raise IndexCorruptError(f"{file}: needs a 'backbone' object (with 'kind')")
-    return config
-
-
-def read_config(file: Path) -> dict[str, Any]:
-    """A saved index's ``unret_config.json``: ``read_settings`` plus the model reference ``load`` follows."""
-    config = read_settings(file)
-    model = config.get("model")
-    if not isinstance(model, dict) or not isinstance(model.get("name_or_path"), str):
-        raise IndexCorruptError(f"{file}: needs 'model' (with 'name_or_path') and 'backbone' (with 'kind') objects")
-    return config

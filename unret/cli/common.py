@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from unret.cli.errors import BAD_DATA, MODEL_MISMATCH, NOT_FOUND, UNKNOWN_MODEL, CliError
+from unret.store.layout import CONFIG_NAME, read_config  # no torch: --help stays fast
 
 MODEL_ARG_HELP = ("passed to from_pretrained when loading the model, e.g. pretrained=laion2b_s34b_b79k, "
                   "max_pixels=401408, attn_implementation=sdpa (repeatable)")
-CONFIG_NAME = "unret_config.json"  # = unret.retriever.CONFIG_NAME, without importing torch for --help
 
 
 def positive_int(text: str) -> int:
@@ -137,12 +137,14 @@ def index_folder(path: str) -> Path:
 
 
 def index_config(folder: Path) -> dict[str, Any]:
+    """The index's config through the one parser (``unret.store.layout.read_config``), damage as exit 5."""
     from unret.cli.errors import CORRUPT_INDEX
+    from unret.errors import IndexCorruptError
 
     try:
-        return json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CliError(f"{folder / CONFIG_NAME} is damaged ({exc}); the index cannot be read", CORRUPT_INDEX) from None
+        return read_config(folder / CONFIG_NAME)
+    except IndexCorruptError as exc:
+        raise CliError(f"{exc}; the index cannot be read", CORRUPT_INDEX) from None
 
 
 def same_model(given: str, stored: str | None) -> bool:

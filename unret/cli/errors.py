@@ -13,6 +13,8 @@ Every user mistake ends in one line on stderr (``unret: error: …`` naming the 
 5     the index is damaged (a file missing, truncated or failing its checksum)
 6     model mismatch: ``--model`` differs from the model the index was built with
 7     unknown model: not a local folder, an ``unret-offline/…`` / ``unret-testing/…`` name or a cached hub model
+8     the index is locked: another process (``unret index``, ``unret remove``, a server's write) is writing it;
+      nothing was changed — run again when it is done
 130   interrupted (Ctrl-C); ``unret index`` saves the files it finished first
 ====  =====================================================================================
 """
@@ -23,13 +25,14 @@ from unret.errors import (
     ConfigError,
     DataFormatError,
     IndexCorruptError,
+    IndexLockedError,
     IndexPathError,
     InputError,
     ModelMismatchError,
     RecordError,
 )
 
-OK, FAILURE, USAGE, NOT_FOUND, BAD_DATA, CORRUPT_INDEX, MODEL_MISMATCH, UNKNOWN_MODEL = range(8)
+OK, FAILURE, USAGE, NOT_FOUND, BAD_DATA, CORRUPT_INDEX, MODEL_MISMATCH, UNKNOWN_MODEL, LOCKED = range(9)
 INTERRUPTED = 130
 
 
@@ -51,6 +54,8 @@ def exit_code(exc: BaseException) -> int:
         return USAGE
     if isinstance(exc, IndexCorruptError):
         return CORRUPT_INDEX
+    if isinstance(exc, IndexLockedError):
+        return LOCKED
     if isinstance(exc, ModelMismatchError):
         return MODEL_MISMATCH
     if isinstance(exc, (DataFormatError, RecordError, InputError)):

@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 from unret.cli.common import (
@@ -24,8 +23,6 @@ from unret.cli.common import (
     quiet,
 )
 from unret.cli.errors import INTERRUPTED, NOT_FOUND, USAGE, CliError
-
-INDEX_DIR = "index"  # = unret.retriever.INDEX_DIR
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +69,13 @@ def run_index(args: argparse.Namespace) -> int:
     if missing:
         raise CliError(f"no such file or folder: {missing[0]}", NOT_FOUND)
     out = Path(args.out).expanduser()
+    from unret.store.writer_lock import writing
+
+    with writing(out):  # one writer per folder, for the whole run: a second run fails here, nothing lost
+        return _index_locked(args, out)
+
+
+def _index_locked(args: argparse.Namespace, out: Path) -> int:
     from unret.files import chunk_settings, index_paths
 
     if (out / CONFIG_NAME).is_file():
@@ -97,7 +101,7 @@ def run_index(args: argparse.Namespace) -> int:
                          settings=settings, sync=args.sync, checkpoint=lambda: retriever.save(out),
                          save_every=args.save_every, group_items=args.commit_every)
     files = report.new_files + report.changed_files
-    if retriever.index is not None and (report.added or report.removed or not (out / CONFIG_NAME).exists()):
+    if retriever.store is not None and (report.added or report.removed or not (out / CONFIG_NAME).exists()):
         retriever.save(out)
     if report.interrupted:
         print(f"interrupted: saved {len(report.added)} items from {files} files to {out} ({len(retriever)} in total); "
@@ -117,27 +121,24 @@ def run_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_index(folder: Path, view: bool):
-    from unret.index import VectorIndex
+def _load_store(folder: Path, view: bool, lexical: bool = True):
+    from unret.store import DocumentStore
 
-    return VectorIndex.load(folder / INDEX_DIR, view=view)
+    return DocumentStore.load(folder, view=view, lexical=lexical)
 
 
 def run_info(args: argparse.Namespace) -> int:
     folder = index_folder(args.index)
     config = index_config(folder)
-    index = _load_index(folder, view=True)
-    modalities: Counter[str] = Counter()
-    sources: set[str] = set()
-    for item_id in index.ids():
-        modality, meta = index.get(item_id)
-        modalities[modality] += 1
-        sources.add(meta.get("source", item_id))
+    index = _load_store(folder, view=True, lexical=False)
+    modalities = index.modality_counts()
+    by_file = index.sources()
+    n_files = len(by_file) + len(index) - sum(len(e["ids"]) for e in by_file.values())  # an id without a file: 1
     files = [f for f in folder.rglob("*") if f.is_file()]
     updated = max(f.stat().st_mtime for f in files)
     model = config.get("model") or {}
     info = {
-        "index": str(folder), "items": len(index), "files": len(sources),
+        "index": str(folder), "items": len(index), "files": n_files,
         "modalities": dict(sorted(modalities.items())),
         "model": model.get("name_or_path"), "backbone": (config.get("backbone") or {}).get("kind"),
         "dim": index.dim, "bytes": sum(f.stat().st_size for f in files),
@@ -155,13 +156,17 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_remove(args: argparse.Namespace) -> int:
     from unret.files import remove_sources
+    from unret.store.writer_lock import writing
 
     folder = index_folder(args.index)
-    index = _load_index(folder, view=False)
-    _, missing = remove_sources(index, args.targets, dry_run=True)  # nothing removed unless all are found
-    if missing:
-        raise CliError(f"not in the index: {', '.join(missing)} (give ids, or file/folder paths as indexed)", NOT_FOUND)
-    removed, _ = remove_sources(index, args.targets)
-    index.save(folder / INDEX_DIR)
+    with writing(folder):  # held from the read to the save: no other writer's change is lost
+        config = index_config(folder)
+        index = _load_store(folder, view=False)
+        _, missing = remove_sources(index, args.targets, dry_run=True)  # nothing removed unless all are found
+        if missing:
+            raise CliError(f"not in the index: {', '.join(missing)} (give ids, or file/folder paths as indexed)",
+                           NOT_FOUND)
+        removed, _ = remove_sources(index, args.targets)
+        index.save(folder, config)  # vectors and texts together: the lexical side never keeps removed ids
     print(f"removed {removed} items from {folder} ({len(index)} left)")
     return 0

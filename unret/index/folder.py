@@ -60,8 +60,9 @@ def locked(path: Path, exclusive: bool) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def check_target(path: Path) -> None:
-    """Refuse to replace anything but an unret index folder (``manifest.json`` present) or an empty folder."""
+def check_target(path: Path, marker: str = MANIFEST) -> None:
+    """Refuse to replace anything but an unret folder (``marker`` present: ``manifest.json`` for a vector index,
+    ``unret_config.json`` for a whole index folder) or an empty folder."""
     if path.is_symlink():
         raise IndexPathError(f"{path} is a symbolic link to {os.readlink(path)!r}, which does not exist; "
                              "refusing to save the index there")
@@ -70,8 +71,8 @@ def check_target(path: Path) -> None:
     if not path.is_dir():
         raise IndexPathError(f"{path} is a file, not an unret index folder; refusing to replace it "
                              "(choose another path or move the file)")
-    if not (path / MANIFEST).is_file() and any(path.iterdir()):
-        raise IndexPathError(f"{path} holds files but no {MANIFEST}: it is not an unret index folder, so "
+    if not (path / marker).is_file() and any(path.iterdir()):
+        raise IndexPathError(f"{path} holds files but no {marker}: it is not an unret index folder, so "
                              "saving there would delete them; choose another path or empty it")
 
 
@@ -108,14 +109,14 @@ def clean_stale(path: Path) -> list[Path]:
     return removed
 
 
-def recover(path: Path) -> Path:
+def recover(path: Path, marker: str = MANIFEST) -> Path:
     """After a crash between a save's two renames, put the previous save back at ``path``.
 
     Call holding the exclusive lock. Returns where the complete index is: ``path``, or the backup when it
     cannot be renamed (a read-only folder).
     """
     backup = backup_of(path)
-    if not (path / MANIFEST).is_file() and not path.exists() and (backup / MANIFEST).is_file():
+    if not (path / marker).is_file() and not path.exists() and (backup / marker).is_file():
         try:
             os.replace(backup, path)
             fsync_dir(path.parent)
@@ -124,26 +125,26 @@ def recover(path: Path) -> Path:
     return path
 
 
-def drop_backup(path: Path) -> None:
+def drop_backup(path: Path, marker: str = MANIFEST) -> None:
     """Delete ``.<name>.old`` left by a save killed after its swap; call holding the exclusive lock.
 
     Only while ``path`` holds a complete index (its manifest appears only by the rename of a complete
     folder), so the last complete copy is never the one deleted. Best effort (read-only folders keep it).
     """
     backup = backup_of(path)
-    if (path / MANIFEST).is_file() and (backup.exists() or backup.is_symlink()):
+    if (path / marker).is_file() and (backup.exists() or backup.is_symlink()):
         with contextlib.suppress(OSError):
             _remove(backup)
 
 
-def swap_in(tmp: Path, path: Path) -> None:
+def swap_in(tmp: Path, path: Path, marker: str = MANIFEST) -> None:
     """Replace ``path`` by the complete folder ``tmp``; call holding the exclusive lock.
 
     The previous save stays complete at every step: at ``path``, or at ``.<name>.old`` between the renames
     (``recover`` undoes that), and it is deleted only once the new one is in place.
     """
-    recover(path)
-    check_target(path)
+    recover(path, marker)
+    check_target(path, marker)
     backup = backup_of(path)
     if path.exists():
         _remove(backup)  # a stale backup (or a stray file by that name); ``path`` is the complete copy

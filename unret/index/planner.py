@@ -48,6 +48,23 @@ def make_filter(catalog: Catalog, modality: list[str] | None, where: Where | Non
     return accept
 
 
+def accepts(catalog: Catalog, ids: list[str], modality: list[str] | None, where: Where | None) -> np.ndarray:
+    """A bool per id: indexed, and passing the same filter as search (``make_filter``), in one pass."""
+    known = np.array([i in catalog.key_of_id for i in ids], bool)
+    rows = np.array([catalog.key_row[catalog.key_of_id[i]] if ok else 0 for i, ok in zip(ids, known, strict=True)],
+                    np.int64)
+    accept = make_filter(catalog, modality, where)
+    if accept is not None and known.any():
+        known[known] = accept(rows[known])
+    return known
+
+
+def modality_counts(catalog: Catalog) -> dict[str, int]:
+    """Items per modality, counted over the catalog's modality codes (no metadata parsed)."""
+    counts = np.bincount(catalog.mod[: catalog.n], minlength=len(catalog.modality_names))
+    return {name: int(c) for name, c in zip(catalog.modality_names, counts, strict=False) if c}
+
+
 def matches(meta: dict, where: Mapping) -> bool:
     """True when ``meta`` has every key of ``where`` with an equal value of the same JSON type."""
     return all(key in meta and same(meta[key], value) for key, value in where.items())

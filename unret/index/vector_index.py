@@ -20,7 +20,7 @@ from unret.index import persist
 from unret.index.backend import AnnBackend, backend_class
 from unret.index.catalog import Catalog
 from unret.index.exact import ExactStore, row_norms
-from unret.index.planner import filtered_search, make_filter
+from unret.index.planner import accepts, filtered_search, make_filter, modality_counts
 from unret.index.types import Hit, Where
 from unret.index.usearch_backend import fastest_dtype
 from unret.index.validate import (
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     import torch
 
 
-class VectorIndex:
+class VectorIndex:  # the "usearch" VectorStore (unret.store.protocol)
     """Dense vectors with string ids, a modality and JSON metadata each; ANN (HNSW) or exact search.
 
     A float32 copy of every vector is kept next to the ANN graphs. It makes ``exact=True`` truly
@@ -54,6 +54,8 @@ class VectorIndex:
     0.9946 at ef=256) and builds 2× faster. ``"i8"`` caps recall (~0.95 on real data) — see
     docs/performance.md. ``backend`` names a registered ANN backend (``unret.index.backend``).
     """
+
+    kind = "usearch"
 
     def __init__(
         self,
@@ -155,6 +157,20 @@ class VectorIndex:
         with self._lock:
             rows = np.array([self._catalog.row_of(i) for i in ids], np.int64)
             return np.asarray(self._store.vecs[rows])
+
+    def accepts(self, ids: Sequence[str], modality: str | Collection[str] | None = None,
+                where: Where | None = None) -> np.ndarray:
+        """A bool per id: indexed and passing ``modality`` / ``where`` exactly as ``search`` filters, in one call."""
+        modality = [modality] if isinstance(modality, str) else None if modality is None else list(modality)
+        with self._lock:
+            return accepts(self._catalog, list(ids), modality, where)
+
+    def modality_counts(self) -> dict[str, int]:
+        with self._lock:
+            return modality_counts(self._catalog)
+
+    def close(self) -> None:
+        """Nothing to release (files are read at load, or memory-mapped until garbage-collected)."""
 
     # ------------------------------------------------------------------ writes
 

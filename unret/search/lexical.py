@@ -1,31 +1,50 @@
-"""Lexical retrieval: BM25 over the indexed texts, filtered through the same catalog as dense search."""
+"""Lexical retrieval: BM25 over the indexed texts, filtered through the same filter as dense search.
+
+Filters are the store's: one batched ``accepts(ids, modality, where)`` call per search (JSON-typed
+comparison, ``True`` is not ``1``), never a lookup per document.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from unret.index import Hit, Where
+from unret.index.planner import matches
 from unret.search.base import QueryBatch, Retriever, query_texts
 from unret.search.bm25 import LexicalIndex
 
 Catalog = Callable[[str], tuple[str, dict]]  # id -> (modality, metadata), e.g. VectorIndex.get
 
 
+class Filterable(Protocol):
+    """What the lexical retriever needs from a store (`VectorIndex`, `DocumentStore`, the Milvus store)."""
+
+    def get(self, id: str) -> tuple[str, dict]: ...
+
+    def accepts(self, ids: Sequence[str], modality: str | Collection[str] | None = None,
+                where: Where | None = None) -> np.ndarray: ...
+
+
 class LexicalRetriever(Retriever):
-    """BM25 hits as `Hit`s; ``catalog(id)`` supplies each hit's modality and metadata (and the filters')."""
+    """BM25 hits as `Hit`s; ``store`` supplies each hit's modality and metadata and filters the candidates
+    (a plain ``catalog(id) -> (modality, metadata)`` callable also works, filtered with the same rules)."""
 
     mode = "lexical"
 
-    def __init__(self, lexical: LexicalIndex, catalog: Catalog):
-        self.lexical, self.catalog = lexical, catalog
+    def __init__(self, lexical: LexicalIndex, store: Filterable | Catalog):
+        self.lexical = lexical
+        self.store = store if hasattr(store, "accepts") else _CallableCatalog(store)
+        self.catalog = self.store.get
 
     def prepare(self, queries: Sequence[Any]) -> QueryBatch:
         return QueryBatch(query_texts(queries))
 
     def search_prepared(self, batch: QueryBatch, k: int = 10, modality: str | Collection[str] | None = None,
                         where: Where | None = None) -> list[list[Hit]]:
-        accept = _acceptor(self.catalog, modality, where)
+        accept = self._acceptor(modality, where)
         ranked = self.lexical.search(batch.texts, k=k, accept=accept)
         hits = []
         for row in ranked:
@@ -36,26 +55,32 @@ class LexicalRetriever(Retriever):
             hits.append(out)
         return hits
 
+    def _acceptor(self, modality: str | Collection[str] | None, where: Where | None) -> Callable[[str], bool] | None:
+        """The ids passing the filters, from one batched ``store.accepts`` over the lexical index's ids."""
+        if modality is None and where is None:
+            return None
+        if where is not None and not (callable(where) or isinstance(where, Mapping)):
+            raise TypeError(f"where must be a dict or a callable(metadata) -> bool, not {type(where)}")
+        ids = self.lexical.ids()
+        ok = np.asarray(self.store.accepts(ids, modality, where), bool)
+        return frozenset(i for i, good in zip(ids, ok.tolist(), strict=True) if good).__contains__
 
-def _acceptor(catalog: Catalog, modality: str | Collection[str] | None,
-              where: Where | None) -> Callable[[str], bool] | None:
-    if modality is None and where is None:
-        return None
-    modalities = None if modality is None else ({modality} if isinstance(modality, str) else set(modality))
-    if where is not None and not (callable(where) or isinstance(where, Mapping)):
-        raise TypeError(f"where must be a dict or a callable(metadata) -> bool, not {type(where)}")
 
-    def accept(doc_id: str) -> bool:
-        try:
-            mod, meta = catalog(doc_id)
-        except KeyError:
-            return False
-        if modalities is not None and mod not in modalities:
-            return False
-        if where is None:
-            return True
-        if callable(where):
-            return bool(where(meta))
-        return all(key in meta and meta[key] == value for key, value in where.items())
+class _CallableCatalog:
+    """A ``catalog(id)`` callable as a `Filterable`: the same JSON-typed ``where`` rules, one id at a time."""
 
-    return accept
+    def __init__(self, catalog: Catalog):
+        self.get = catalog
+
+    def accepts(self, ids: Sequence[str], modality: str | Collection[str] | None = None,
+                where: Where | None = None) -> np.ndarray:
+        wanted = None if modality is None else ({modality} if isinstance(modality, str) else set(modality))
+        out = np.zeros(len(ids), bool)
+        for n, doc_id in enumerate(ids):
+            try:
+                mod, meta = self.get(doc_id)
+            except KeyError:
+                continue
+            out[n] = (wanted is None or mod in wanted) and (
+                where is None or (bool(where(meta)) if callable(where) else matches(meta, where)))
+        return out

@@ -4,8 +4,8 @@ Every error is JSON ``{"error": {"message", "type"}}`` with a 4xx status for a b
 JSON, an unknown modality, ``k`` out of range, a corrupt or huge image, an unknown id) — the request
 fails, the server keeps serving. Writes need the API key (``Authorization: Bearer KEY`` or
 ``X-API-Key``) when the server has one, and are refused (403) on a read-only ``--view`` server; a server
-started without a key accepts no writes at all. A write whose save fails (a full disk: 507) leaves
-memory as the disk holds it, so searches never return what a restart would forget.
+started without a key accepts no writes at all. A write whose save fails (a full disk: 507) is not
+applied, on disk or in memory; one made while another process writes the folder is refused with 423.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from unret import __version__
-from unret.errors import InputError, ReadOnlyIndexError, UnretError, disk_full
+from unret.errors import IndexLockedError, InputError, ReadOnlyIndexError, UnretError, disk_full
 from unret.index import Hit
 from unret.items import Code, Item, Text, to_item
 from unret.serve.embeddings import router as embeddings_router
@@ -78,6 +78,11 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
     async def read_only(request: Request, exc: ReadOnlyIndexError) -> JSONResponse:
         return _error(403, str(exc), "permission_error")
 
+    @app.exception_handler(IndexLockedError)
+    async def locked(request: Request, exc: IndexLockedError) -> JSONResponse:
+        """Another process (``unret index``, ``unret remove``) is writing the folder: nothing was changed."""
+        return _error(423, f"the change was not applied: {exc}", "locked_error")
+
     @app.exception_handler(PayloadTooLargeError)
     async def too_large(request: Request, exc: PayloadTooLargeError) -> JSONResponse:
         return _error(413, str(exc))
@@ -92,8 +97,9 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
 
     @app.exception_handler(OSError)
     async def os_error(request: Request, exc: OSError) -> JSONResponse:
-        """A write whose save failed (the service has read the saved state back): 507 on a full disk."""
-        message = f"the change could not be saved ({exc}); the server serves the index as saved on disk"
+        """A write whose save failed: the save is all or nothing, so neither the disk nor memory (the service
+        read the saved state back) has the change. 507 on a full disk."""
+        message = f"the change was not applied: it could not be saved ({exc}); the index is as it was"
         return _error(507 if disk_full(exc) else 500, message, "server_error")
 
     @app.get("/health")

@@ -3,14 +3,19 @@
 Kept free of FastAPI so its concurrency rules are testable directly: queries are encoded one batch at a
 time (``encode_lock``: the model and its tokenizer are shared), ranked under the read side of a
 readers–writer lock (usearch and BM25 serve concurrent readers), and every add or remove runs under the
-write side and is saved with the index's atomic save before it is acknowledged.
+write side and is saved with the index's all-or-nothing save before it is acknowledged.
+
+One writer per index folder (``unret.store.writer_lock``): each write takes the folder's writer lock
+(another process holding it — an ``unret index`` run — refuses the write with `IndexLockedError`, HTTP
+423), reloads the folder first if another process committed to it since, then applies and saves. So a
+server and an ``unret index`` run on one folder never lose each other's writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,7 @@ from unret.items import Item
 from unret.retriever import UnifiedRetriever
 from unret.search import Retriever, check_mode
 from unret.serve.rwlock import ReadWriteLock
+from unret.store.writer_lock import writing
 
 
 class SearchService:
@@ -33,7 +39,7 @@ class SearchService:
         self.lock = ReadWriteLock()
         self.encode_lock = threading.Lock()
         self._counts: dict[str, int] | None = None
-        if retriever.index is None:
+        if retriever.store is None:
             raise InputError("the retriever has no index to serve: add documents and save it, then serve the folder")
 
     @classmethod
@@ -65,22 +71,20 @@ class SearchService:
     def get(self, id: str) -> dict[str, Any]:
         """``{"id", "modality", "metadata", "text"}``; KeyError if ``id`` is not indexed."""
         with self.lock.read():
-            modality, metadata = self.retriever.index.get(id)
-            lexical = self.retriever.lexical
-            text = lexical.text(id) if lexical is not None else None
+            store = self.retriever.store
+            modality, metadata = store.get(id)
+            text = store.text(id)
         return {"id": id, "modality": modality, "metadata": metadata, "text": text}
 
     def texts(self, ids: Sequence[str]) -> dict[str, str | None]:
         """Indexed texts of ``ids`` (for snippets); builds the lexical index if this is its first use."""
         with self.lock.read():
-            lexical = self.retriever._lexical()
-            return {i: lexical.text(i) for i in ids}
+            return self.retriever.store.texts(ids)
 
     def info(self) -> dict[str, Any]:
         with self.lock.read():
             if self._counts is None:
-                index = self.retriever.index
-                self._counts = dict(Counter(index.get(i)[0] for i in index.ids()))
+                self._counts = self.retriever.store.modality_counts()
             counts = dict(self._counts)
         return {"model": self.model_name, "dim": self.retriever.dim, "count": sum(counts.values()),
                 "modalities": counts, "read_only": self.read_only, "modes": ["dense", "lexical", "hybrid"],
@@ -102,10 +106,9 @@ class SearchService:
             raise ReadOnlyIndexError("this server runs with --view (read-only): restart it without --view to write")
 
     def add(self, items: Sequence[Item], ids: Sequence[str], metadata: Sequence[Mapping[str, Any] | None]) -> None:
-        """Index and persist. If the save fails, memory goes back to what the disk holds (usually without the
-        change; with it when only the BM25 side or config failed), so nothing a restart would lose is served."""
+        """Index and persist; nothing is stored or served unless every document embeds and the save succeeds."""
         self._check_writable()
-        with self.lock.write(), self.encode_lock:
+        with self.lock.write(), self.encode_lock, self._writer():
             self.retriever.add(list(items), ids=list(ids), metadata=list(metadata))
             self._counts = None
             self._save()
@@ -113,14 +116,26 @@ class SearchService:
     def remove(self, id: str) -> None:
         """Remove one id and persist (a failed save puts it back); KeyError if it is not indexed."""
         self._check_writable()
-        with self.lock.write():
+        with self.lock.write(), self._writer():
             self.retriever.remove([id])
             self._counts = None
             self._save()
 
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[None]:
+        """Hold the folder's writer lock for one write, starting from what the disk holds now."""
+        if self.index_dir is None:
+            yield
+            return
+        with writing(self.index_dir):
+            if self.retriever.store.changed_on_disk(self.index_dir):  # another process committed meanwhile
+                self.retriever.reload_index(self.index_dir)
+                self._counts = None
+            yield
+
     def _save(self) -> None:
-        """Persist a write, or put the last saved state back in memory: an unacknowledged change is never
-        served (searches would return what a restart forgets)."""
+        """Persist a write, or put the last saved state back in memory: the save is all or nothing, so the
+        disk still holds the state before the change, and an unacknowledged change is never served."""
         if self.index_dir is None:
             return
         try:

@@ -1,0 +1,100 @@
+"""One all-or-nothing commit of a whole index folder, and the reads that see exactly one commit.
+
+``UnifiedRetriever.save`` used to write the vector index, the lexical texts and the config one after the
+other: a crash or a full disk between them left a document's vector and its BM25 text at different
+versions for good. Now the new state is written complete into ``.<name>.tmp-<pid>-<hex>`` beside the
+folder (vectors, catalog, lexical texts, then the config with a fresh commit id; entries the save does not
+write, such as ``model/``, are hard-linked from the current folder, not copied), and swapped in with the
+same protocol the vector index uses (``unret.index.folder``: rename aside, rename in, recover on load,
+stale temp folders deleted). A kill -9 at any moment leaves the old or the new complete folder; a failed
+save raises and leaves the disk as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from unret.errors import UnretError, disk_full
+from unret.index import folder
+from unret.store.layout import CONFIG_NAME
+
+
+def commit(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """Replace the folder ``path`` by what ``write(tmp)`` builds, all at once.
+
+    ``write`` must write the config (``unret_config.json``) last: a folder is an index when it has one.
+    Anything at ``path`` that ``write`` did not produce is carried over by hard links.
+    """
+    path = folder.real_path(path)
+    with folder.locked(path, exclusive=False):  # not while another process's swap has it renamed aside
+        folder.check_target(path, CONFIG_NAME)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.clean_stale(path)
+        tmp = folder.new_tmp(path)
+    except OSError as e:
+        raise _save_error(e, path) from e
+    try:
+        write(tmp)
+        _carry_over(path, tmp)
+        folder.fsync_dir(tmp)
+        with folder.locked(path, exclusive=True):
+            folder.swap_in(tmp, path, CONFIG_NAME)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and not isinstance(e, UnretError):
+            raise _save_error(e, path) from e
+        raise
+
+
+def _carry_over(path: Path, tmp: Path) -> None:
+    """Hard-link (or, across devices, copy) what the current folder has and the new one lacks."""
+    if not path.is_dir():
+        return
+    for entry in path.iterdir():
+        target = tmp / entry.name
+        if target.exists() or target.is_symlink() or entry.name.startswith("."):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, target, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry, target)
+
+
+def _link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold a shared lock while reading the folder's parts, after putting back a save a crash left aside;
+    yields where the complete folder is (``path``, or its backup if that cannot be renamed back)."""
+    path = folder.real_path(path)
+    folder.clean_stale(path)
+    source, backup = path, folder.backup_of(path)
+    if backup.exists() or backup.is_symlink():  # left by a crash between a save's renames, or after them
+        with folder.locked(path, exclusive=True):
+            source = folder.recover(path, CONFIG_NAME)
+            folder.drop_backup(path, CONFIG_NAME)
+    with folder.locked(source, exclusive=False):
+        yield source
+
+
+def _save_error(e: OSError, path: Path) -> OSError:
+    """The same kind of OSError, saying which save failed, that nothing changed, and if the disk is full."""
+    reason = "no space left on device" if disk_full(e) else str(e.strerror or e)
+    text = f"cannot save the index to {path}: {reason}; the index on disk is unchanged"
+    try:
+        return type(e)(e.errno, text)
+    except TypeError:  # an OSError subclass with another constructor
+        return OSError(e.errno, text)
