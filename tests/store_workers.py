@@ -89,9 +89,43 @@ def crash(path: str, gen: int, where: str) -> None:
     build(gen).save(path, CONFIG)
 
 
+def served_text(doc_id: str, version: int) -> str:
+    return f"served document {doc_id} version v{version}"
+
+
+def serve_writes(path: str, seed: int) -> None:
+    """The server's write path (``SearchService.add`` / ``remove``, as POST / DELETE /documents) on ``path``,
+    back to back; prints ``begin add ID V`` / ``begin del ID`` before a write and ``ack …`` once it returned
+    (was acknowledged)."""
+    import random
+
+    from unret.errors import IndexLockedError
+    from unret.items import Text
+    from unret.serve.service import SearchService
+
+    service = SearchService.load(path)
+    rng = random.Random(seed)
+    print("ready", flush=True)
+    for n in range(10_000):
+        doc_id = f"p{seed}-{rng.randrange(20)}"
+        try:
+            if doc_id in service.retriever.store and rng.random() < 0.3:
+                print(f"begin del {doc_id}", flush=True)
+                service.remove(doc_id)
+                print(f"ack del {doc_id}", flush=True)
+            else:
+                print(f"begin add {doc_id} {n}", flush=True)
+                service.add([Text(served_text(doc_id, n))], [doc_id], [{"v": n}])
+                print(f"ack add {doc_id} {n}", flush=True)
+        except IndexLockedError:
+            time.sleep(0.05)
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "saver":
         saver(args[0], int(args[1]), int(args[2]))
+    elif mode == "serve":
+        serve_writes(args[0], int(args[1]))
     else:
         crash(args[0], int(args[1]), args[2])

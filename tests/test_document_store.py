@@ -101,7 +101,7 @@ def test_a_save_that_fails_between_the_parts_changes_nothing_on_disk(tmp_path, m
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(LexicalIndex, "save", full)
-    with pytest.raises(OSError, match="no space left on device.*unchanged"):
+    with pytest.raises(OSError, match=r"no space left on device.*unchanged"):
         build(2).save(tmp_path / "ix", CONFIG)
     monkeypatch.undo()
     assert check(DocumentStore.load(tmp_path / "ix")) == 1
@@ -141,7 +141,7 @@ def test_save_carries_over_what_it_does_not_write_and_refuses_foreign_folders(tm
     assert os.stat(tmp_path / "ix" / "model" / "weights.bin").st_ino == before  # hard-linked, not copied
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(IndexPathError, match="notes|no unret_config.json"):
+    with pytest.raises(IndexPathError, match=r"no unret_config\.json"):
         build(1).save(tmp_path / "other", CONFIG)
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
 

@@ -67,7 +67,7 @@ def test_a_save_failing_between_vectors_and_texts_changes_nothing(saved, monkeyp
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(LexicalIndex, "save", full)
-    with pytest.raises(OSError, match="no space left on device.*unchanged"):
+    with pytest.raises(OSError, match=r"no space left on device.*unchanged"):
         r.save(ix)
     monkeypatch.undo()
     assert consistent(ix, old)

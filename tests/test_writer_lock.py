@@ -65,12 +65,18 @@ def test_another_process_holding_the_lock_refuses_a_second_writer_naming_it(tmp_
 
 def test_the_lock_is_reentrant_in_one_thread_and_exclusive_across_threads(tmp_path):
     with writing(tmp_path / "ix"), writing(tmp_path / "ix"):  # a save inside a run's hold
-        errors = []
-        t = threading.Thread(target=lambda: errors.append(pytest.raises(IndexLockedError,
-                                                                        WriterLock(tmp_path / "ix").acquire)))
+        refused = []
+
+        def other_thread():
+            try:
+                WriterLock(tmp_path / "ix").acquire()
+            except IndexLockedError as e:
+                refused.append(e)
+
+        t = threading.Thread(target=other_thread)
         t.start()
         t.join(30)
-        assert len(errors) == 1
+        assert len(refused) == 1
     with held_by_another_thread(tmp_path / "ix"), pytest.raises(IndexLockedError):
         WriterLock(tmp_path / "ix").acquire()
 

@@ -107,7 +107,7 @@ def test_a_write_whose_save_fails_is_undone_in_memory_too(minilm_path, tmp_path,
     client = TestClient(create_app(service, api_key="k"))
     got = client.post("/documents", json={"documents": [{"id": "new", "text": "whales"}]},
                       headers={"Authorization": "Bearer k"})
-    assert got.status_code == 507 and "could not be saved" in got.json()["error"]["message"]
+    assert got.status_code == 507 and "not applied: it could not be saved" in got.json()["error"]["message"]
     assert client.get("/items/new").status_code == 404 and client.get("/info").json()["count"] == 6
     monkeypatch.undo()  # the disk has room again: the same write goes through and is saved
     assert client.post("/documents", json={"documents": [{"id": "new", "text": "whales"}]},

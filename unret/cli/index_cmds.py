@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     index.add_argument("--commit-every", type=positive_int, default=128, metavar="ITEMS",
                        help="items embedded between two commits to the index (the unit Ctrl-C keeps)")
     index.add_argument("--batch-size", type=positive_int, default=8)
+    index.add_argument("--store", default=None, metavar="SPEC",
+                       help="vector store of a new index: usearch (default, files in the index folder) or a URI "
+                            "such as milvus://host:19530/collection; an existing index keeps its own")
     add_model_args(index)
     index.add_argument("--model-arg", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                        help=MODEL_ARG_HELP)
@@ -88,7 +91,8 @@ def _index_locked(args: argparse.Namespace, out: Path) -> int:
             raise CliError(f"--out {args.out} exists and is not an unret index; choose an empty or new folder")
         if not args.model:
             raise CliError("--model is required to create a new index", USAGE)
-        retriever = load_model(args.model, device=args.device, dtype=args.dtype, **pairs(args.model_arg))
+        retriever = load_model(args.model, device=args.device, dtype=args.dtype, store=args.store,
+                               **pairs(args.model_arg))
     try:
         settings = chunk_settings(retriever, args.chunking, args.chunk_size, args.chunk_overlap)
     except ValueError as exc:
