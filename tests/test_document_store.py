@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.store_workers import CONFIG, DIM, build, check, state
+from unret.cli.common import index_folder
 from unret.errors import IndexPathError
 from unret.index import VectorIndex
 from unret.search import LexicalIndex
@@ -117,6 +118,9 @@ def test_a_save_killed_mid_commit_leaves_one_complete_state(tmp_path, where):
     child = subprocess.run([sys.executable, "-m", "tests.store_workers", "crash", str(tmp_path / "ix"), "2", where],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert child.returncode == -9, child.stderr
+    if where == "swap":  # the folder is aside as .ix.old: the CLI's check puts it back, not "no index"
+        assert not (tmp_path / "ix").exists() and (tmp_path / ".ix.old").is_dir()
+        assert index_folder(str(tmp_path / "ix")) == tmp_path / "ix"
     assert check(DocumentStore.load(tmp_path / "ix")) in (1, 2)
     assert not (tmp_path / ".ix.old").exists()  # put back (or dropped) by the load
     build(3).save(tmp_path / "ix", CONFIG)  # and the folder takes new saves

@@ -288,7 +288,9 @@ class UnifiedRetriever:
         ``view=True`` memory-maps the index for read-only serving. A model whose vectors differ from the
         index's (another model, other weights or settings) is refused with ``ManifestMismatchError``.
         """
-        path = Path(path)
+        from unret.store.commit import recover
+
+        path = recover(path)  # a crash between a save's renames left the folder aside: put it back first
         config_file = path / CONFIG_NAME
         if not config_file.is_file():
             raise FileNotFoundError(f"{path} is not a saved unret index (no {CONFIG_NAME})")

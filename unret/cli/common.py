@@ -128,7 +128,10 @@ def load_model(name: str, **kwargs: Any):
 
 def index_folder(path: str) -> Path:
     """An existing index folder, else exit 3 naming it (checked before any model loads)."""
+    from unret.store.commit import recover
+
     folder = Path(path).expanduser()
+    recover(folder)  # a save killed between its renames left the index aside: put it back
     if not folder.exists():
         raise CliError(f"no index at {path} (the folder does not exist; create one with `unret index`)", NOT_FOUND)
     if not (folder / CONFIG_NAME).is_file():

@@ -80,6 +80,9 @@ def run_index(args: argparse.Namespace) -> int:
 
 def _index_locked(args: argparse.Namespace, out: Path) -> int:
     from unret.files import chunk_settings, index_paths
+    from unret.store.commit import recover
+
+    recover(out)  # before asking whether --out is an index: a killed save may have left it aside
 
     if (out / CONFIG_NAME).is_file():
         check_same_model(out, args.model)

@@ -75,17 +75,25 @@ def _link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         shutil.copy2(src, dst)
 
 
-@contextlib.contextmanager
-def reading(path: str | os.PathLike) -> Iterator[Path]:
-    """Hold a shared lock while reading the folder's parts, after putting back a save a crash left aside;
-    yields where the complete folder is (``path``, or its backup if that cannot be renamed back)."""
+def recover(path: str | os.PathLike) -> Path:
+    """Put back the previous commit if a crash left it aside (between a save's renames), and delete what
+    killed saves left; returns where the complete folder is (``path``, or the backup if it cannot be
+    renamed back). Call before deciding whether ``path`` holds an index."""
     path = folder.real_path(path)
     folder.clean_stale(path)
     source, backup = path, folder.backup_of(path)
-    if backup.exists() or backup.is_symlink():  # left by a crash between a save's renames, or after them
+    if backup.exists() or backup.is_symlink():
         with folder.locked(path, exclusive=True):
             source = folder.recover(path, CONFIG_NAME)
             folder.drop_backup(path, CONFIG_NAME)
+    return source
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold a shared lock while reading the folder's parts (after ``recover``), so they come from one commit;
+    yields where the complete folder is."""
+    source = recover(path)
     with folder.locked(source, exclusive=False):
         yield source
 
