@@ -163,3 +163,16 @@ def test_lexical_side_saved_in_the_same_commit(tmp_path):
     assert "d0" not in LexicalIndex.load(tmp_path / "ix" / LEXICAL_DIR)  # read without any reconcile
     ids, *_ = state(5)
     assert sorted(LexicalIndex.load(tmp_path / "ix" / LEXICAL_DIR).ids()) == sorted(ids[1:])
+
+
+def test_the_usearch_vector_index_is_a_vector_store(tmp_path):
+    from unret.store import VectorStore, load_store, open_store
+
+    made = open_store("usearch", DIM)
+    assert isinstance(made, VectorStore) and made.kind == "usearch" and type(made) is VectorIndex
+    ids, x, meta, _ = state(6)
+    made.add(ids, x, "text", meta)
+    made.save(tmp_path / "index")
+    again = load_store("usearch", tmp_path / "index", expected_dim=DIM)
+    np.testing.assert_array_equal(again.vectors(ids), x)
+    assert again.modality_counts() == {"text": len(ids)}

@@ -60,5 +60,10 @@ class VectorStore(Protocol):
     def modality_counts(self) -> dict[str, int]:
         """Items per modality."""
 
+    def save(self, path: Any) -> None:
+        """Write into the folder ``path`` (an index folder's ``index/``, inside the DocumentStore's commit)
+        what the kind's registered loader needs to reopen this store: the vectors themselves (usearch), or
+        where the collection is (a remote engine)."""
+
     def close(self) -> None:
         """Release connections and files; the store is unusable afterwards."""
