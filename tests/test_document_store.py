@@ -14,7 +14,7 @@ import pytest
 
 from tests.store_workers import CONFIG, DIM, build, check, state
 from unret.cli.common import index_folder
-from unret.errors import IndexPathError
+from unret.errors import ConfigError, IndexPathError
 from unret.index import VectorIndex
 from unret.search import LexicalIndex
 from unret.store import DocumentStore
@@ -151,7 +151,7 @@ def test_save_carries_over_what_it_does_not_write_and_refuses_foreign_folders(tm
 
 
 def test_an_unknown_store_kind_is_refused_by_name():
-    with pytest.raises(ValueError, match="unknown store 'nosuch://x'"):
+    with pytest.raises(ConfigError, match="unknown store 'nosuch://x'"):
         DocumentStore.create(DIM, None, "nosuch://x")
     assert DocumentStore.create(DIM, None, "usearch").spec == {"kind": "usearch"}
 

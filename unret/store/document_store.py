@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from unret.atomic import atomic_write_text
+from unret.errors import ConfigError
 from unret.index import Hit, Where
 from unret.search.bm25 import LexicalIndex
 from unret.search.catalog import reconcile
@@ -43,7 +44,10 @@ class DocumentStore:
     @classmethod
     def create(cls, dim: int, model: dict | None = None, store: str | None = None, **options: Any) -> DocumentStore:
         """An empty store of the kind ``store`` names (None / ``"usearch"``: the embedded default)."""
-        vectors = open_store(store, dim, model, **options)
+        try:
+            vectors = open_store(store, dim, model, **options)
+        except ValueError as e:  # an unknown kind: a setting, named (the CLI's exit code 2)
+            raise ConfigError(str(e)) from e
         spec = {"kind": vectors.kind} if store in (None, vectors.kind) else {"kind": vectors.kind, "uri": store}
         return cls(vectors, LexicalIndex(), spec)
 
