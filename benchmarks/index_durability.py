@@ -6,9 +6,10 @@ Three experiments with real processes (the workers of tests/index_workers.py), e
   after each kill the index is loaded and checked to be exactly one complete save, with no temp folder left;
 * torn: a child saves N states while this process loads (alternately view=False / True) and checks each load;
 * savers: two children each save N states to one path at the same time; both must finish;
-* server+index: the server's write path (``SearchService.add``, as POST /documents) adds documents in a
-  thread while ``unret index`` runs add folders to the same index folder (a run refused with exit 8 because
-  the server holds the lock for a write is retried); every acknowledged write of both must be on disk;
+* server+index: the server's write path (``SearchService.add``, as POST /documents, one every 0.1 s) adds
+  documents in a thread while ``unret index`` runs add folders to the same index folder (a run waits up to
+  5 s for a server write to finish; one still refused with exit 8 is retried); every acknowledged write of
+  both must be on disk, and server writes made during a run are answered 423;
 * kill-writes: a child applies the server's writes (add / upsert / delete, as POST / DELETE /documents) back
   to back and is killed with SIGKILL at a random moment, R times; after each kill no acknowledged write
   may be lost and the write in flight must be applied whole (vector and text) or not at all.
@@ -149,6 +150,7 @@ def server_and_index(root: Path, runs: int, files: int) -> collections.Counter:
                 service.add([Text(f"a document posted to the server, number {n}")], [f"posted-{n}"], [None])
                 acked.add(f"posted-{n}")
                 n += 1
+                time.sleep(0.1)  # a client pacing its POSTs (back to back, the server would never let go)
             except IndexLockedError:
                 counts["server writes answered 423 (index run holds the lock)"] += 1
                 time.sleep(0.05)

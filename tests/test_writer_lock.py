@@ -81,6 +81,29 @@ def test_the_lock_is_reentrant_in_one_thread_and_exclusive_across_threads(tmp_pa
         WriterLock(tmp_path / "ix").acquire()
 
 
+def test_a_wait_lets_a_writer_in_once_a_short_hold_ends(tmp_path):
+    """A run waits out a server's one write (a short hold), but not a hold that outlasts the wait."""
+    with held_by_another_thread(tmp_path / "ix"):
+        with pytest.raises(IndexLockedError):
+            WriterLock(tmp_path / "ix").acquire()
+        with pytest.raises(IndexLockedError):
+            WriterLock(tmp_path / "ix", wait=0.2).acquire()
+    got, done = threading.Event(), threading.Event()
+
+    def short_hold():
+        with writing(tmp_path / "ix"):
+            got.set()
+            done.wait(0.3)
+
+    t = threading.Thread(target=short_hold)
+    t.start()
+    assert got.wait(30)
+    lock = WriterLock(tmp_path / "ix", wait=10).acquire()  # acquired once the 0.3 s hold ends
+    assert held_here(tmp_path / "ix")
+    lock.release()
+    t.join()
+
+
 @pytest.fixture
 def saved(minilm_path, tmp_path) -> tuple[UnifiedRetriever, Path]:
     r = UnifiedRetriever.from_pretrained(minilm_path)

@@ -72,9 +72,9 @@ def run_index(args: argparse.Namespace) -> int:
     if missing:
         raise CliError(f"no such file or folder: {missing[0]}", NOT_FOUND)
     out = Path(args.out).expanduser()
-    from unret.store.writer_lock import writing
+    from unret.store.writer_lock import RUN_WAIT_S, writing
 
-    with writing(out):  # one writer per folder, for the whole run: a second run fails here, nothing lost
+    with writing(out, RUN_WAIT_S):  # one writer per folder, for the whole run: a second one fails here
         return _index_locked(args, out)
 
 
@@ -163,10 +163,10 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_remove(args: argparse.Namespace) -> int:
     from unret.files import remove_sources
-    from unret.store.writer_lock import writing
+    from unret.store.writer_lock import RUN_WAIT_S, writing
 
     folder = index_folder(args.index)
-    with writing(folder):  # held from the read to the save: no other writer's change is lost
+    with writing(folder, RUN_WAIT_S):  # held from the read to the save: no other writer's change is lost
         config = index_config(folder)
         index = _load_store(folder, view=False)
         _, missing = remove_sources(index, args.targets, dry_run=True)  # nothing removed unless all are found

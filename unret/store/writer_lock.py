@@ -15,6 +15,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,8 @@ except ImportError:  # Windows
 
 _held: dict[tuple[Path, int], int] = {}  # (folder, thread) -> depth: re-entrant within one thread only
 _held_guard = threading.Lock()
+RUN_WAIT_S = 5.0  # how long ``unret index`` / ``remove`` wait for a holder: a server's write takes far less,
+# another run far more (that one is refused after this wait, with the holder named)
 
 
 def lock_file(folder: str | os.PathLike) -> Path:
@@ -43,15 +46,16 @@ def holder(folder: str | os.PathLike) -> str:
 
 
 class WriterLock:
-    """The writer lock of ``folder``; ``acquire`` raises `IndexLockedError` at once if another process holds it.
+    """The writer lock of ``folder``; ``acquire`` raises `IndexLockedError` if another writer holds it.
 
-    Re-entrant within a thread (a save inside ``unret index``'s hold does not lock again); another thread of
-    the same process is another writer (its own ``flock``, refused). Released by ``release`` or when the
-    process ends.
+    ``wait`` seconds (default 0: refuse at once) are spent polling before refusing, so a run that starts
+    while a server applies one write goes ahead once that write is saved. Re-entrant within a thread (a
+    save inside ``unret index``'s hold does not lock again); another thread of the same process is another
+    writer (its own ``flock``, refused). Released by ``release`` or when the process ends.
     """
 
-    def __init__(self, folder: str | os.PathLike):
-        self.folder = real_path(folder)
+    def __init__(self, folder: str | os.PathLike, wait: float = 0.0):
+        self.folder, self.wait = real_path(folder), wait
         self._fd: int | None = None
         self._nested = False
 
@@ -71,8 +75,16 @@ class WriterLock:
         file = lock_file(self.folder)
         file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.wait
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.02)
         except BlockingIOError:
             os.close(fd)
             who = holder(self.folder) or "another process"
@@ -110,7 +122,8 @@ def held_here(folder: str | os.PathLike) -> bool:
 
 
 @contextlib.contextmanager
-def writing(folder: str | os.PathLike) -> Iterator[WriterLock]:
-    """Hold ``folder``'s writer lock for the block (re-entrant; `IndexLockedError` if another process has it)."""
-    with WriterLock(folder) as lock:
+def writing(folder: str | os.PathLike, wait: float = 0.0) -> Iterator[WriterLock]:
+    """Hold ``folder``'s writer lock for the block (re-entrant; `IndexLockedError` if another writer still
+    holds it after ``wait`` seconds)."""
+    with WriterLock(folder, wait) as lock:
         yield lock
