@@ -220,7 +220,7 @@ def kill_writes(root: Path, rounds: int, seed: int) -> collections.Counter:
             counts["kills during a write"] += 1
             applied = (in_flight[0] == "add" and state.get(flight_id) == int(in_flight[2])) or \
                 (in_flight[0] == "del" and flight_id not in state)
-            counts["unacknowledged write in flight: applied whole" if applied else "... not applied"] += 1
+            counts["unacknowledged write in flight: " + ("applied whole" if applied else "not applied")] += 1
             if applied:
                 if in_flight[0] == "add":
                     truth[flight_id] = int(in_flight[2])
