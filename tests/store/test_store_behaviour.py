@@ -79,7 +79,7 @@ def test_search_equals_numpy_cosine_topk(filled):
 
 
 def test_upsert_replaces_vector_modality_and_metadata(filled):
-    store, (ids, x, _, _) = filled
+    store, (_, x, _, _) = filled
     new = -x[5] + 0.1
     store.add(["doc-5"], new[None], "image", [{"replaced": True}])
     assert len(store) == 60
@@ -182,7 +182,7 @@ def test_accepts(filled):
 
 
 def test_bad_batch_changes_nothing(filled):
-    store, (ids, x, _, _) = filled
+    store, _ = filled
     good = np.ones((2, DIM), np.float32)
     bad_calls = [
         (ValueError, (["a", "b"], np.ones((2, DIM + 1)), "text")),
@@ -206,7 +206,7 @@ def test_empty_store_searches_to_nothing(new_store):
 
 
 def test_save_load_round_trip(filled, kind, tmp_path):
-    store, (ids, x, _, _) = filled
+    store, (_, x, _, _) = filled
     q = np.random.default_rng(6).normal(size=(3, DIM)).astype(np.float32)
     before = store.search(q, k=5, modality=["code", "text"], where={"even": True})
     store.save(tmp_path / "index")
