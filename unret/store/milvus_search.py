@@ -29,10 +29,6 @@ Accept = Callable[[Any], bool]
 def search_rows(store: MilvusStore, q: np.ndarray, k: int, expr: str, accept: Accept | None,
                 exhaustive: bool) -> list[list[tuple[Row, float]]]:
     """Per (unit) query row, the best ``k`` ``(row, cosine)`` passing ``expr`` and ``accept``."""
-    n = len(store)
-    if n == 0:
-        return [[] for _ in q]
-    k = min(k, n)
     if exhaustive or k > MAX_TOPK:
         return scan(store, q, k, expr, accept)
     results: list[list[tuple[Row, float]] | None] = [None] * len(q)
@@ -41,7 +37,7 @@ def search_rows(store: MilvusStore, q: np.ndarray, k: int, expr: str, accept: Ac
         still = []
         for i, hits in zip(pending, engine_search(store, q[pending], fetch, expr), strict=True):
             kept = hits if accept is None else [(r, s) for r, s in hits if accept(r["metadata"])]
-            if len(kept) >= k or len(hits) < fetch or fetch >= n:
+            if len(kept) >= k or len(hits) < fetch:  # enough, or every item passing the expression seen
                 results[i] = kept[:k]
             else:
                 still.append(i)
@@ -77,6 +73,6 @@ def scan(store: MilvusStore, q: np.ndarray, k: int, expr: str, accept: Accept | 
     if not rows:
         return [[] for _ in q]
     x = np.asarray(vecs, np.float32).reshape(len(rows), store.dim)
-    idx, scores = topk(q, x, k, (1.0 / row_norms(x)).astype(np.float32))
+    idx, scores = topk(q, x, min(k, len(rows)), (1.0 / row_norms(x)).astype(np.float32))
     return [[(rows[j], float(s)) for j, s in zip(ix.tolist(), sc.tolist(), strict=True)]
             for ix, sc in zip(idx, scores, strict=True)]
