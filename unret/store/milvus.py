@@ -216,7 +216,7 @@ class MilvusStore:
         record = {"kind": self.kind, "spec": self.target.spec, "uri": self.target.uri,
                   "collection": self.target.collection, "dim": self.dim, "index": self.index_type,
                   "model": self.model, "count": len(self)}
-        atomic_write_text(Path(path) / SAVED, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+        atomic_write_text(Path(path) / SAVED, json.dumps(record, ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike, view: bool = False, expected_dim: int | None = None) -> MilvusStore:
