@@ -120,7 +120,7 @@ def test_ids_pages_by_primary_key_whatever_the_ids_hold(tmp_path):
     ids = [f"id-{i}" for i in range(10)] + ['q"uote', "new\nline", "back\\slash", "\x00nul", "é"]
     store = open_store(lite(tmp_path), 4)
     store.add(ids, np.random.default_rng(0).normal(size=(len(ids), 4)), "text")
-    assert sorted(r["id"] for page in store.pages("", [], page=3) for r in page) == sorted(ids)
+    assert sorted(r["id"] for page in store.pages("", [], page=1) for r in page) == sorted(ids)  # each id a cursor
     assert sorted(store.ids()) == sorted(ids)
     assert store.accepts(ids).all() and len(store) == len(ids)
     store.remove(ids[10:])
