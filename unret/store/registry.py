@@ -58,6 +58,8 @@ def load_store(kind: str, path: Any, view: bool = False, expected_dim: int | Non
 
 def _load_builtin_kinds() -> None:
     """Import the modules that register the built-in kinds (lazily: Milvus's client is imported only when used)."""
+    if "milvus" not in _FACTORIES:
+        import unret.store.milvus  # noqa: F401  (registers "milvus"; pymilvus itself is imported on first use)
     if DEFAULT_KIND not in _FACTORIES:
         from unret.index import VectorIndex, create_index
 
