@@ -6,8 +6,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from unret.index import Hit, Where
-from unret.search.base import QueryBatch, Retriever, query_texts
+from unret.search.base import QueryBatch, Retriever, query_batch
 from unret.search.bm25 import LexicalIndex
+from unret.search.registry import SearchContext, register_mode
 
 Catalog = Callable[[str], tuple[str, dict]]  # id -> (modality, metadata), e.g. VectorIndex.get
 
@@ -21,7 +22,7 @@ class LexicalRetriever(Retriever):
         self.lexical, self.catalog = lexical, catalog
 
     def prepare(self, queries: Sequence[Any]) -> QueryBatch:
-        return QueryBatch(query_texts(queries))
+        return query_batch(queries)
 
     def search_prepared(self, batch: QueryBatch, k: int = 10, modality: str | Collection[str] | None = None,
                         where: Where | None = None) -> list[list[Hit]]:
@@ -59,3 +60,11 @@ def _acceptor(catalog: Catalog, modality: str | Collection[str] | None,
         return all(key in meta and meta[key] == value for key, value in where.items())
 
     return accept
+
+
+def build_lexical(context: SearchContext, **_: Any) -> LexicalRetriever:
+    """The ``lexical`` mode over a context: BM25 over its lexical side, hits described by its catalog."""
+    return LexicalRetriever(context.lexical, context.catalog_get)
+
+
+register_mode("lexical", build_lexical, "BM25 over the documents' text", needs=("lexical",))
