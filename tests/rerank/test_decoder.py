@@ -78,6 +78,9 @@ def test_vl_scores_images_and_equal_the_full_lm_head(tiny_vl_path, image_files):
     mixed = reranker.score_pairs(queries, docs, batch_size=4)
     alone = reranker.score_pairs(queries, docs, batch_size=1)
     np.testing.assert_allclose(mixed, alone, atol=1e-5)  # batch-mates and padding change nothing
+    reranker.padding_side = "right"
+    np.testing.assert_allclose(reranker.score_pairs(queries, docs, batch_size=3), alone, atol=1e-5)
+    reranker.padding_side = "left"
 
     model = AutoModelForImageTextToText.from_pretrained(tiny_vl_path).eval()
     from unret.items import to_item
