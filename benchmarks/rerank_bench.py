@@ -8,9 +8,9 @@ a section heading, scored against N paragraphs. Rerankers:
   ``cross-encoder/ms-marco-MiniLM-L6-v2`` (6 layers, 384 wide), whose weights no PyPI package ships;
 * ``tiny-qwen2`` / ``tiny-qwen2.5-vl``: the yes/no decoder recipe on unret.testing's tiny checkpoints.
 
-Each is timed against the bare computation it wraps, on the same pairs: sentence-transformers'
-``CrossEncoder.predict`` for cross-encoders, a model-card loop (the prompt tokenized before the clock, one
-padded ``AutoModelForCausalLM`` forward per batch, full-vocabulary logits of the last token) for decoders.
+Each is timed against the bare computation it wraps, on the same pairs and alternating query by query:
+sentence-transformers' ``CrossEncoder.predict`` for cross-encoders, the model card's loop (tokenize the
+prompts, one padded ``AutoModelForCausalLM`` forward per batch of 8, the last token's logits) for decoders.
 
     python benchmarks/rerank_bench.py                  # ~2 min on 2 CPU cores
     python benchmarks/rerank_bench.py --queries 8 --threads 2
@@ -103,16 +103,19 @@ def bare_decoder(path: Path, batch_size: int = 8):
     return prepare, run
 
 
-def per_query(fn, queries, docs, n) -> float:
-    """Median seconds per query of ``fn(query, docs[:n])`` (one warm-up call first)."""
-    fn(queries[0], docs[:n])
-    times = []
+def per_query(fns, queries, docs, n) -> list[float]:
+    """Median seconds per query of each ``fn(query, docs[:n])``, the functions alternating query by query so
+    they see the same machine load (one warm-up call each first)."""
+    for fn in fns:
+        fn(queries[0], docs[:n])
+    times: list[list[float]] = [[] for _ in fns]
     for i, q in enumerate(queries):
-        pool = docs[i * 7 % len(docs):] + docs
-        t = time.perf_counter()
-        fn(q, pool[:n])
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        pool = (docs[i * 7 % len(docs):] + docs)[:n]
+        for fn, out in zip(fns, times, strict=True):
+            t = time.perf_counter()
+            fn(q, pool)
+            out.append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -120,6 +123,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--depths", type=int, nargs="+", default=[20, 100])
+    parser.add_argument("--only", nargs="+", default=None, help="reranker names to run (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -133,26 +137,19 @@ def main() -> None:
         models = {**build_cross_encoders(Path(tmp)), "tiny-qwen2": tiny_qwen2_path(),
                   "tiny-qwen2.5-vl": tiny_qwen25_vl_path()}
         for name, path in models.items():
+            if args.only and name not in args.only:
+                continue
             reranker = load_reranker(path)
-            unret_fn = lambda q, d, r=reranker: r(q, d)  # noqa: E731
+            fns = [lambda q, d, r=reranker: r(q, d)]
             if name.endswith("-ce"):
-                bare = bare_cross_encoder(path)
+                fns.append(bare_cross_encoder(path))
             elif name == "tiny-qwen2":
                 prepare, run = bare_decoder(path)
-                bare = None
-            else:
-                bare = prepare = run = None
+                fns.append(lambda q, d, prepare=prepare, run=run: run(prepare(q, d)))
             for n in args.depths:
-                ours = per_query(unret_fn, queries, paragraphs, n)
-                if bare is not None:
-                    base = per_query(bare, queries, paragraphs, n)
-                elif name == "tiny-qwen2":
-                    prepared = {q: prepare(q, paragraphs[:n]) for q in queries}
-                    base = per_query(lambda q, _d, run=run, prepared=prepared: run(prepared[q]), queries,
-                                     paragraphs, n)
-                else:
-                    base = float("nan")
+                ours, base = [*per_query(fns, queries, paragraphs, n), float("nan")][:2]
                 rows.append((name, n, ours, n / ours, base))
+                print(f"{name} N={n}: {ours * 1e3:,.0f} ms / query (bare {base * 1e3:,.0f})", flush=True)
     print(f"\n{args.queries} queries, {args.threads} threads, median per query\n")
     print("| reranker | N | ms / query | pairs / s | bare ms / query | unret / bare |")
     print("| --- | --: | --: | --: | --: | --: |")
