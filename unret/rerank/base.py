@@ -48,12 +48,23 @@ class Reranker(ABC):
                 raise ValueError(f"{what} #{bad} is {items[bad].modality!r}, which this reranker cannot read "
                                  f"(it reads {sorted(self.modalities)})")
         size = batch_size or self.batch_size
-        out = [self.score_items(q_items[i:i + size], d_items[i:i + size]) for i in range(0, len(q_items), size)]
-        return np.concatenate(out).astype(np.float32) if out else np.zeros(0, dtype=np.float32)
+        # longest pairs first, so each batch pads to similar lengths (as sentence-transformers does); the
+        # scores go back to input order, and a pair's score does not depend on its batch-mates
+        order = sorted(range(len(q_items)), key=lambda i: -_length(q_items[i], d_items[i]))
+        scores = np.zeros(len(order), dtype=np.float32)
+        for start in range(0, len(order), size):
+            rows = order[start:start + size]
+            scores[rows] = self.score_items([q_items[i] for i in rows], [d_items[i] for i in rows])
+        return scores
 
     def __call__(self, query: Any, documents: Sequence[Any]) -> list[float]:
         """Scores of ``documents`` for one ``query``, in list order."""
         return self.score_pairs([query] * len(documents), list(documents)).tolist()
+
+
+def _length(query: Item, document: Item) -> int:
+    """A pair's size for length sorting: characters of text, an image counting as a long text."""
+    return sum(len(i.text or "") + (4096 if i.has_image else 0) for i in (query, document))
 
 
 def _item(obj: Any, position: int, what: str) -> Item:
