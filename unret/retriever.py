@@ -23,7 +23,7 @@ from unret.encoding import as_output, encode_items
 from unret.errors import InputError, ManifestMismatchError, NoIndexError, ReadOnlyIndexError
 from unret.index import Hit, VectorIndex, Where
 from unret.items import MODALITIES, Item, to_items
-from unret.search import MODES, DenseRetriever, HybridRetriever, LexicalIndex, LexicalRetriever, Retriever
+from unret.search import LexicalIndex, Retriever, SearchContext, build
 from unret.store import DocumentStore
 from unret.store.layout import (  # re-exported: older code imports the layout from here
     CONFIG_NAME,
@@ -223,34 +223,37 @@ class UnifiedRetriever:
     def search(self, queries: Any | Iterable[Any], k: int = 10, modality: str | Sequence[str] | None = None,
                where: Where | None = None, exact: bool = False, task: str | None = None,
                instruction: str | None = None, batch_size: int = 8, mode: str = "dense",
-               fusion: str = "rrf", alpha: float = 0.5) -> list[Hit] | list[list[Hit]]:
+               fusion: str = "rrf", alpha: float = 0.5, rerank: Any = None,
+               rerank_depth: int = 100) -> list[Hit] | list[list[Hit]]:
         """Top-``k`` hits (id, score, modality, metadata) for a query, or one list per query in a list.
 
         Queries may be text, code or images too (image → image search); ``modality`` and ``where``
-        filter hits; ``exact=True`` searches by brute force instead of HNSW. ``mode="lexical"`` ranks by
-        BM25 over the documents' text, ``mode="hybrid"`` fuses dense and BM25 ranks (``fusion="rrf"``, or
-        ``"convex"`` with weight ``alpha`` on dense; see `unret.search.hybrid`).
+        filter hits; ``exact=True`` searches by brute force instead of HNSW. ``mode`` names a registered
+        search mode (`unret.search.registry`): ``"dense"``, ``"lexical"`` (BM25 over the documents' text) or
+        ``"hybrid"`` (dense and BM25 fused: ``fusion="rrf"``, or ``"convex"`` with weight ``alpha`` on
+        dense). ``rerank`` (a `unret.rerank.Reranker` or a path `load_reranker` reads; required by
+        ``mode="<mode>+rerank"``) re-scores the first stage's top ``rerank_depth`` (see `unret.search.rerank`).
         """
         _check_modality(modality)
         retriever = self.retriever(mode, exact=exact, task=task, instruction=instruction, batch_size=batch_size,
-                                   fusion=fusion, alpha=alpha)
+                                   fusion=fusion, alpha=alpha, rerank=rerank, rerank_depth=rerank_depth)
         items, single = to_items(queries)
         hits = retriever.search(items, k=k, modality=modality, where=where)
         return hits[0] if single else hits
 
     def retriever(self, mode: str = "dense", exact: bool = False, fusion: str = "rrf", alpha: float = 0.5,
-                  **encode_kwargs: Any) -> Retriever:
+                  rerank: Any = None, rerank_depth: int = 100, **encode_kwargs: Any) -> Retriever:
         """The `Retriever` of ``mode`` over this index (what `search` uses; the server keeps one per mode)."""
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        return build(mode, self.search_context(exact=exact, **encode_kwargs), rerank=rerank,
+                     rerank_depth=rerank_depth, fusion=fusion, alpha=alpha)
+
+    def search_context(self, exact: bool = False, **encode_kwargs: Any) -> SearchContext:
+        """What search strategies read from this retriever: the model and the document store (vectors,
+        filters, the lexical side and each document's indexed text)."""
         store = self._store()
-        dense = DenseRetriever(self, store, exact=exact, **encode_kwargs)
-        if mode == "dense":
-            return dense
-        lexical = LexicalRetriever(store.lexical, store)  # filtered by store.accepts: one filter for every mode
-        if mode == "lexical":
-            return lexical
-        return HybridRetriever(dense, lexical, fusion=fusion, alpha=alpha)
+        return SearchContext(encoder=self, vectors=store, lexical_source=lambda: store.lexical,
+                             catalog_get=store.get, text_of=store.text, accepts=store.accepts, exact=exact,
+                             encode_kwargs=encode_kwargs)
 
     def remove(self, ids: str | Iterable[str]) -> int:
         """Remove documents by id (vectors and text); an unknown id raises KeyError and removes nothing."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.rerank.tiny import build_cross_encoder
 from unret import Code, Text, UnifiedRetriever
 from unret.formats import RetrievalDataset
 from unret.training.data import JsonlDataset
@@ -19,6 +20,12 @@ DOCS = {
     "d5": Text("Madrid is the capital of Spain."),
     "d6": Text("Bananas are rich in potassium."),
 }
+
+
+@pytest.fixture(scope="module")
+def cross_encoder_path(tmp_path_factory, minilm_path):
+    """A tiny CrossEncoder package (sigmoid, 16 tokens at most)."""
+    return build_cross_encoder(tmp_path_factory.mktemp("ce") / "sigmoid", minilm_path, max_length=16)
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +81,31 @@ def test_mine_writes_jsonl_that_training_reads(setup, tmp_path):
     assert first.positives[0].text == DOCS["d0"].text and len(first.negatives) == 3
     assert len(first.teacher_scores) == 4
     assert examples[1].positives[0].modality == "code"
+
+
+def test_a_cross_encoder_teacher_scores_like_crossencoder_predict(setup, cross_encoder_path, tmp_path):
+    """Listwise distillation from a cross-encoder teacher: the scores are CrossEncoder.predict's, through
+    score_candidates, mine and ``unret mine --teacher``."""
+    from sentence_transformers import CrossEncoder
+
+    from unret.cli import main
+    from unret.formats import write_beir
+    from unret.rerank import load_reranker
+
+    r, data = setup
+    predict = CrossEncoder(str(cross_encoder_path)).predict
+    candidates = {"q0": ["d0", "d2", "d6"], "q1": ["d4", "d1"]}
+    got = score_candidates(load_reranker(cross_encoder_path), data, candidates, batch_size=2)
+    for qid, docs in candidates.items():
+        want = predict([(data.queries[qid].text, DOCS[d].text) for d in docs])
+        np.testing.assert_allclose(got[qid], want, atol=1e-4)
+
+    write_beir(tmp_path / "beir", dict(DOCS), dict(data.queries), {"train": data.qrels})
+    out = tmp_path / "distill.jsonl"
+    assert main(["mine", "--model", str(r.model_ref["name_or_path"]), "--data", str(tmp_path / "beir"),
+                 "--out", str(out), "--teacher", str(cross_encoder_path), "--list-size", "4"]) == 0
+    for example in JsonlDataset(out):
+        docs = [*example.positives, *example.negatives]
+        assert len(docs) == 4
+        want = predict([(example.query.text, d.text) for d in docs])
+        np.testing.assert_allclose(example.teacher_scores, want, atol=1e-4)

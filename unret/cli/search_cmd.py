@@ -30,9 +30,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--task", default=None, help="named query instruction, e.g. nl2code")
     search.add_argument("--exact", action="store_true", help="brute-force search instead of HNSW")
     search.add_argument("--json", action="store_true", help="print hits as JSON")
+    add_mode_args(search)
     add_model_args(search, dtype=False)
     search.add_argument("--quiet", action="store_true", help="no progress bars (model loading included)")
     search.set_defaults(func=run_search)
+
+
+def search_mode(name: str) -> str:
+    """An argparse type: a registered search mode (``unret.search.registry``), ``+rerank`` allowed."""
+    from unret.search import check_mode
+
+    try:
+        return check_mode(name)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_mode_args(parser: argparse.ArgumentParser, repeatable: bool = False) -> None:
+    """``--mode`` / ``--fusion`` / ``--alpha`` / ``--rerank`` / ``--rerank-depth``, shared by search and evaluate."""
+    how = " (repeatable; default dense)" if repeatable else " (default dense)"
+    parser.add_argument("--mode", type=search_mode, action="append" if repeatable else "store",
+                        default=None if repeatable else "dense",
+                        help="search mode: dense, lexical, hybrid or another registered mode, '+rerank' to "
+                             "rerank its top hits with --rerank" + how)
+    parser.add_argument("--fusion", default="rrf", choices=["rrf", "convex"], help="hybrid fusion (default rrf)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="weight of dense in convex fusion (default 0.5)")
+    parser.add_argument("--rerank", default=None, metavar="MODEL",
+                        help="cross-encoder package or Qwen reranker that re-scores the first stage's top hits")
+    parser.add_argument("--rerank-depth", type=positive_int, default=100, metavar="N",
+                        help="first-stage candidates the reranker scores (default 100)")
 
 
 def read_queries(args: argparse.Namespace) -> list[str]:
@@ -76,8 +102,16 @@ def run_search(args: argparse.Namespace) -> int:
         raise CliError(f"cannot load the model of {args.index}: {exc}", UNKNOWN_MODEL) from exc
     where = pairs(args.where) or None
     fetch = min(args.k * PER_FILE_FETCH, len(retriever)) if args.per_file else args.k
+    rerank = None
+    if args.rerank or args.mode.endswith("+rerank"):
+        if not args.rerank:
+            raise CliError(f"--mode {args.mode} needs --rerank MODEL", USAGE)
+        from unret.rerank import load_reranker
+
+        rerank = load_reranker(args.rerank, device=args.device)
     results = retriever.search(queries, k=max(fetch, 1), modality=args.modality, where=where, exact=args.exact,
-                               task=args.task)
+                               task=args.task, mode=args.mode, fusion=args.fusion, alpha=args.alpha,
+                               rerank=rerank, rerank_depth=args.rerank_depth)
     if args.per_file:
         results = [best_per_file(hits, args.k) for hits in results]
     if args.json:

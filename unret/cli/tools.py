@@ -15,6 +15,7 @@ from unret.cli.common import (
     pairs,
     positive_int,
 )
+from unret.cli.search_cmd import add_mode_args
 
 # Lightning's own subcommands, handed to LightningCLI by ``unret.cli.main`` (the one list of them).
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
@@ -37,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     mine.add_argument("--split", default="train")
     mine.add_argument("--out", required=True, help="output JSONL")
     mine.add_argument("--num-negatives", type=positive_int, default=15)
-    mine.add_argument("--teacher", default=None, help="teacher retriever: adds teacher_scores for distillation")
+    mine.add_argument("--teacher", default=None,
+                      help="teacher: a retriever, or a reranker (CrossEncoder package, Qwen…Reranker); adds "
+                           "teacher_scores for listwise distillation")
     mine.add_argument("--list-size", type=positive_int, default=20, help="candidates per query when a teacher scores")
     mine.add_argument("--max-score-ratio", type=float, default=0.95,
                       help="drop negatives scoring above this × the positive's score (0 disables)")
@@ -65,10 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="corpus embedding cache (keyed by model and corpus fingerprints)")
     evaluate.add_argument("--no-cache", action="store_true")
     evaluate.add_argument("--hnsw", action="store_true", help="search with the usearch index, not exactly")
-    evaluate.add_argument("--mode", action="append", choices=["dense", "lexical", "hybrid"],
-                          help="retriever for each model (repeatable; default dense; bm25 is always lexical)")
-    evaluate.add_argument("--fusion", default="rrf", choices=["rrf", "convex"], help="hybrid fusion (default rrf)")
-    evaluate.add_argument("--alpha", type=float, default=0.5, help="weight of dense in convex fusion (default 0.5)")
+    add_mode_args(evaluate, repeatable=True)  # with --rerank: a first-stage row and a reranked row each
     add_model_args(evaluate)
     evaluate.add_argument("--model-arg", action="append", type=key_value, default=[], metavar="KEY=VALUE",
                           help=MODEL_ARG_HELP.replace("the model", "every model"))
@@ -113,7 +113,9 @@ def _mine(args: argparse.Namespace) -> int:
     retriever = load_model(args.model, device=args.device, dtype=args.dtype, **pairs(args.model_arg))
     teacher = None
     if args.teacher:
-        teacher = load_model(args.teacher, device=args.device, dtype=args.dtype, **pairs(args.teacher_arg))
+        from unret.training.mining import load_teacher
+
+        teacher = load_teacher(args.teacher, device=args.device, dtype=args.dtype, **pairs(args.teacher_arg))
     n = mine(retriever, dataset, args.out, num_negatives=args.num_negatives, teacher=teacher,
              list_size=args.list_size, max_score_ratio=args.max_score_ratio or None, batch_size=args.batch_size,
              task=args.task)
@@ -124,7 +126,7 @@ def _mine(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     for folder in args.data:
         beir_folder(folder, args.split)
-    for name in args.model:
+    for name in [*args.model, *([args.rerank] if args.rerank else [])]:
         if name != "bm25":
             check_model(name)
     from unret.evaluation.evaluate import format_table, run_evaluate
@@ -133,7 +135,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     results = run_evaluate(args.model, args.data, split=args.split, out_json=args.out, k=args.k,
                            batch_size=args.batch_size, cache_dir=cache, exact=not args.hnsw, task=args.task,
                            device=args.device, dtype=args.dtype, model_kwargs=pairs(args.model_arg),
-                           modes=args.mode or ["dense"], fusion=args.fusion, alpha=args.alpha)
+                           modes=args.mode or ["dense"], fusion=args.fusion, alpha=args.alpha,
+                           rerank=args.rerank, rerank_depth=args.rerank_depth)
     print(format_table(results))
     if args.out:
         print(f"\nresults written to {args.out}")

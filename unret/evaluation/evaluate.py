@@ -33,6 +33,7 @@ from unret.evaluation.retrievers import build_retriever, exact_search, index_sea
 from unret.formats import RetrievalDataset, load_beir
 from unret.names import is_lexical
 from unret.search import check_mode
+from unret.search.registry import RERANK_SUFFIX
 
 if TYPE_CHECKING:
     from unret.retriever import UnifiedRetriever
@@ -156,6 +157,8 @@ def evaluate(
     mode: str = "dense",
     fusion: str = "rrf",
     alpha: float = 0.5,
+    rerank: Any = None,
+    rerank_depth: int = 100,
 ) -> dict[str, Any]:
     """Retrieve the top ``k`` for every judged query of ``split`` and score the run.
 
@@ -163,7 +166,10 @@ def evaluate(
     stores corpus embeddings across calls; ``exact=False`` searches through HNSW instead of brute force;
     ``task`` names the query instruction (e.g. ``"nl2code"``); ``run_path`` also writes a TREC run.
     ``mode`` is ``"dense"``, ``"lexical"`` (BM25) or ``"hybrid"`` (both fused by ``fusion`` — ``"rrf"`` or
-    ``"convex"`` with weight ``alpha`` on dense; see `unret.search.hybrid`).
+    ``"convex"`` with weight ``alpha`` on dense; see `unret.search.hybrid`), or any registered mode.
+    ``rerank`` (a reranker or its path; or ``mode="<mode>+rerank"``) re-scores the top ``rerank_depth``: the
+    result is the reranked run's, with the first stage's own result under ``"first_stage"`` (the same query
+    encoding and candidates, so the two rows differ only by the reranker).
 
     Returns ``{"model", "dataset", "split", "k", "num_queries", "num_docs", "metrics", "timings", "cache"}``
     (+ ``"per_query"`` if asked); timings are seconds.
@@ -190,10 +196,20 @@ def evaluate(
     retriever, cache = build_retriever(
         model, dataset, mode, lambda: encode_corpus(model, dataset, batch_size, cache_dir, show_progress),
         batch_size=batch_size, exact=exact, task=task, show_progress=show_progress, timings=timings,
-        fusion=fusion, alpha=alpha)
+        fusion=fusion, alpha=alpha, rerank=rerank, rerank_depth=rerank_depth)
     t = time.perf_counter()
     batch = retriever.prepare([dataset.queries[q] for q in qids])
     timings["encode_queries_s"] = time.perf_counter() - t
+    first_stage = None
+    first = getattr(retriever, "first", None)  # a RerankRetriever's first stage
+    if first is not None:
+        mode = mode if mode.endswith(RERANK_SUFFIX) else mode + RERANK_SUFFIX
+        t = time.perf_counter()
+        first_hits = first.search_prepared(batch, k=min(k, len(dataset.corpus))) if qids else []
+        first_run: Run = {qid: {h.id: h.score for h in row} for qid, row in zip(qids, first_hits, strict=True)}
+        first_s = time.perf_counter() - t
+        first_stage = {"mode": first.mode, "metrics": evaluate_run(dataset.qrels, first_run, measures),
+                       "timings": {**{n: round(v, 4) for n, v in timings.items()}, "search_s": round(first_s, 4)}}
     t = time.perf_counter()
     hits = retriever.search_prepared(batch, k=min(k, len(dataset.corpus))) if qids else []
     run: Run = {qid: {h.id: h.score for h in row} for qid, row in zip(qids, hits, strict=True)}
@@ -220,13 +236,19 @@ def evaluate(
     }
     if return_per_query:
         result["per_query"] = per_query(dataset.qrels, run, measures)
+    if first_stage is not None:
+        result["first_stage"] = {**result, **first_stage, "model": mode_label(model_label(model), model,
+                                                                              first_stage["mode"], fusion, alpha)}
+        result["first_stage"].pop("per_query", None)
     return result
 
 
 def mode_label(label: str, model: UnifiedRetriever | str, mode: str, fusion: str = "rrf",
                alpha: float = 0.5) -> str:
     """The table name of a (model, mode) pair: ``name`` for dense and for ``bm25``, else ``name [mode]``
-    (``name [hybrid convex α=0.7]`` for a convex fusion)."""
+    (``name [hybrid convex α=0.7]`` for a convex fusion; ``… + rerank`` after a rerank stage)."""
+    if mode.endswith(RERANK_SUFFIX):
+        return f"{mode_label(label, model, mode[: -len(RERANK_SUFFIX)], fusion, alpha)} + rerank"
     if isinstance(model, str) or mode == "dense":
         return label
     if mode == "hybrid" and fusion != "rrf":
@@ -260,11 +282,15 @@ def run_evaluate(
     modes: Sequence[str] = ("dense",),
     fusion: str = "rrf",
     alpha: float = 0.5,
+    rerank: Any = None,
+    rerank_depth: int = 100,
 ) -> list[dict[str, Any]]:
     """Evaluate every model on every BEIR folder (the body of ``unret evaluate``); one result dict each.
 
     ``model_kwargs`` go to every ``from_pretrained`` (e.g. ``pretrained=`` for an OpenCLIP model).
     Each model is evaluated in each of ``modes`` (``bm25`` once, lexically); the corpus is encoded once.
+    With ``rerank`` (a reranker or its path, loaded once) each pair gives two rows: the first stage's and
+    the reranked one (``name [dense+rerank]``).
 
     All data sets are loaded (and checked) before any model, and each model is loaded once. With
     ``out_json`` the results so far are rewritten after each pair, so an interrupted run keeps them.
@@ -273,6 +299,10 @@ def run_evaluate(
         raise ValueError("give at least one model and one data folder")
     modes = [check_mode(m) for m in dict.fromkeys(modes)]
     datasets = [load_beir(d, split) for d in data_dirs]
+    if rerank is not None:
+        from unret.rerank import load_reranker
+
+        rerank = load_reranker(rerank, device=device)
     results: list[dict[str, Any]] = []
     for name in models:
         t = time.perf_counter()
@@ -282,10 +312,12 @@ def run_evaluate(
             for mode in (["lexical"] if isinstance(model, str) else modes):
                 result = evaluate(model, ds, split, k=k, batch_size=batch_size, cache_dir=cache_dir, exact=exact,
                                   task=task, measures=measures, show_progress=show_progress, mode=mode,
-                                  fusion=fusion, alpha=alpha)
-                result["model"] = mode_label(name, model, mode, fusion, alpha)
-                result["timings"]["load_model_s"] = round(load_s, 4)
-                results.append(result)
+                                  fusion=fusion, alpha=alpha, rerank=rerank, rerank_depth=rerank_depth)
+                rows = [result.pop("first_stage"), result] if "first_stage" in result else [result]
+                for row in rows:
+                    row["model"] = mode_label(name, model, row["mode"], fusion, alpha)
+                    row["timings"]["load_model_s"] = round(load_s, 4)
+                results.extend(rows)
                 if out_json is not None:
                     _write_json(Path(out_json), results)
         del model

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +18,8 @@ from unret.evaluation.metrics import Run
 from unret.formats import RetrievalDataset
 from unret.index import Hit, create_index, topk
 from unret.items import spec_modality
-from unret.search import DenseRetriever, HybridRetriever, LexicalIndex, LexicalRetriever, Retriever, check_mode
+from unret.search import LexicalIndex, Retriever, SearchContext, build, check_mode
+from unret.search.registry import needs
 
 if TYPE_CHECKING:
     from unret.retriever import UnifiedRetriever
@@ -65,38 +67,47 @@ def build_retriever(model: UnifiedRetriever | str, dataset: RetrievalDataset, mo
                     corpus_vectors: Callable[[], tuple[list[str], np.ndarray, str]], batch_size: int = 16,
                     exact: bool = True, task: str | None = None, show_progress: bool | None = None,
                     timings: dict[str, float] | None = None, fusion: str = "rrf",
-                    alpha: float = 0.5) -> tuple[Retriever, str]:
-    """The `Retriever` of ``mode`` over ``dataset``'s corpus; returns it and the embedding-cache status.
+                    alpha: float = 0.5, rerank: Any = None, rerank_depth: int = 100) -> tuple[Retriever, str]:
+    """The `Retriever` of ``mode`` (any registered search mode) over ``dataset``'s corpus; returns it and the
+    embedding-cache status.
 
     ``"bm25"`` as ``model`` means lexical search. ``corpus_vectors()`` gives (ids, vectors, cache status)
-    — ``evaluate`` passes its cached corpus encoder — and is called only by modes that need vectors.
+    — ``evaluate`` passes its cached corpus encoder — and is called only by modes that need vectors; the
+    lexical index is built only for modes that need it. ``rerank`` re-scores the top ``rerank_depth``.
     """
     timings = {} if timings is None else timings
     mode = "lexical" if isinstance(model, str) else check_mode(mode)
     modalities = {doc_id: spec_modality(spec) for doc_id, spec in dataset.corpus.items()}
-    lexical = dense = None
+    wanted = needs(mode)
+    ids, texts = corpus_texts(dataset.corpus)
+    text_of = dict(zip(ids, texts, strict=True)).get
+    context = SearchContext(encoder=None if isinstance(model, str) else model,
+                            catalog_get=lambda doc_id: (modalities[doc_id], _metadata(dataset, doc_id)),
+                            text_of=text_of, exact=exact,
+                            encode_kwargs={"batch_size": batch_size, "task": task, "show_progress": show_progress})
     cache = "off"
-    if mode in ("lexical", "hybrid"):
+    if "lexical" in wanted:
         t = time.perf_counter()
-        lexical = LexicalIndex().add(*corpus_texts(dataset.corpus))
+        lexical = LexicalIndex().add(ids, texts)
         lexical.search(["warm up"], k=1)  # builds the BM25 matrices now, so index_s counts them
-        lexical = LexicalRetriever(lexical, lambda doc_id: (modalities[doc_id], {}))
+        context.lexical_source = lexical
         timings["index_s"] = time.perf_counter() - t
-    if mode in ("dense", "hybrid"):
+    if "vectors" in wanted:
         assert not isinstance(model, str)
         t = time.perf_counter()
         doc_ids, doc_vectors, cache = corpus_vectors()
         timings["encode_corpus_s"] = time.perf_counter() - t
         if exact:
-            store: Any = _ExactStore(doc_ids, doc_vectors, modalities)
+            context.vectors = _ExactStore(doc_ids, doc_vectors, modalities)
         else:
             t = time.perf_counter()
-            store = _hnsw_store(doc_vectors, doc_ids, [modalities[i] for i in doc_ids])
+            context.vectors = _hnsw_store(doc_vectors, doc_ids, [modalities[i] for i in doc_ids])
             timings["index_s"] = timings.get("index_s", 0.0) + time.perf_counter() - t
-        dense = DenseRetriever(model, store, exact=exact, batch_size=batch_size, task=task,
-                               show_progress=show_progress)
-    if mode == "dense":
-        return dense, cache
-    if mode == "lexical":
-        return lexical, cache
-    return HybridRetriever(dense, lexical, fusion=fusion, alpha=alpha), cache
+    return build(mode, context, rerank=rerank, rerank_depth=rerank_depth, fusion=fusion, alpha=alpha), cache
+
+
+def _metadata(dataset: RetrievalDataset, doc_id: str) -> dict[str, Any]:
+    """An image document's file as ``source`` (what a reranker reads the image from), else nothing."""
+    spec = dataset.corpus[doc_id]
+    image = spec[0] if isinstance(spec, tuple) else spec
+    return {"source": str(image)} if isinstance(image, Path) else {}

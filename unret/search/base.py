@@ -1,7 +1,8 @@
 """The retriever interface: dense, lexical and hybrid search behind one ``prepare`` / ``search`` pair.
 
 `UnifiedRetriever.search`, ``evaluate`` and the HTTP server all rank through a `Retriever`, so a new way
-of ranking (a reranker, another lexical model) is one class that every caller picks up by name.
+of ranking is one class plus one `unret.search.registry.register_mode` call that every caller picks up by
+name.
 
 Search is split in two steps because they need different resources: ``prepare`` turns queries into
 what the retriever reads (query vectors from the model, query texts for BM25) and ``search_prepared``
@@ -20,15 +21,15 @@ import numpy as np
 
 from unret.index import Hit, Where
 
-MODES: tuple[str, ...] = ("dense", "lexical", "hybrid")
-
 
 @dataclass
 class QueryBatch:
-    """Prepared queries: their texts (images contribute none) and, for dense ranking, their vectors."""
+    """Prepared queries: their texts (images contribute none), for dense ranking their vectors, and the
+    query items themselves (images too) for a stage that reads the queries again, such as a reranker."""
 
     texts: list[str]
     vectors: np.ndarray | None = None
+    items: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -56,14 +57,27 @@ class Retriever(ABC):
 
 def query_texts(queries: Sequence[Any]) -> list[str]:
     """The text of each query for lexical matching (an image query has none)."""
+    return query_batch(queries).texts
+
+
+def query_batch(queries: Sequence[Any], vectors: np.ndarray | None = None) -> QueryBatch:
+    """A `QueryBatch` of ``queries`` (anything ``to_items`` reads), keeping the items for later stages."""
     from unret.items import to_items
 
     items, _ = to_items(list(queries))
-    return [item.text or "" for item in items]
+    return QueryBatch([item.text or "" for item in items], vectors, items)
 
 
 def check_mode(mode: str) -> str:
-    """``mode`` if it names a retriever, else a ValueError listing the choices."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    return mode
+    """``mode`` if it names a registered search mode (``+rerank`` allowed), else a ValueError listing them."""
+    from unret.search.registry import check_mode as check
+
+    return check(mode)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MODES":  # derived from the registry, so a mode registered later is listed too
+        from unret.search.registry import modes
+
+        return modes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from unret.index import Hit, Where
-from unret.search.base import QueryBatch, Retriever, query_texts
+from unret.search.base import QueryBatch, Retriever, query_batch
+from unret.search.registry import SearchContext, register_mode
 
 
 class VectorStore(Protocol):
@@ -33,8 +34,10 @@ class DenseRetriever(Retriever):
         self.encode_kwargs = encode_kwargs
 
     def prepare(self, queries: Sequence[Any]) -> QueryBatch:
+        batch = query_batch(queries)
         vectors = self.encoder.encode_queries(list(queries), convert_to="numpy", **self.encode_kwargs)
-        return QueryBatch(query_texts(queries), np.ascontiguousarray(vectors, dtype=np.float32))
+        batch.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        return batch
 
     def search_prepared(self, batch: QueryBatch, k: int = 10, modality: str | Collection[str] | None = None,
                         where: Where | None = None) -> list[list[Hit]]:
@@ -43,3 +46,11 @@ class DenseRetriever(Retriever):
         if len(batch) == 0:
             return []
         return self.store.search(batch.vectors, k=k, modality=modality, where=where, exact=self.exact)
+
+
+def build_dense(context: SearchContext, **_: Any) -> DenseRetriever:
+    """The ``dense`` mode over a context: its encoder, vector store, ``exact`` and query-encoding settings."""
+    return DenseRetriever(context.encoder, context.vectors, exact=context.exact, **context.encode_kwargs)
+
+
+register_mode("dense", build_dense, "cosine similarity of the model's vectors", needs=("vectors",))

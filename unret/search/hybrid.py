@@ -17,8 +17,9 @@ from typing import Any
 
 from unret.index import Hit, Where
 from unret.search.base import QueryBatch, Retriever
-from unret.search.dense import DenseRetriever
-from unret.search.lexical import LexicalRetriever
+from unret.search.dense import DenseRetriever, build_dense
+from unret.search.lexical import LexicalRetriever, build_lexical
+from unret.search.registry import SearchContext, register_mode
 
 FUSIONS: tuple[str, ...] = ("rrf", "convex")
 RRF_K = 60
@@ -85,3 +86,12 @@ class HybridRetriever(Retriever):
             top = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
             out.append([Hit(i, s, by_id[i].modality, by_id[i].metadata) for i, s in top])
         return out
+
+
+def build_hybrid(context: SearchContext, fusion: str = "rrf", alpha: float = ALPHA, **_: Any) -> HybridRetriever:
+    """The ``hybrid`` mode over a context: its dense and lexical modes fused by ``fusion`` / ``alpha``."""
+    return HybridRetriever(build_dense(context), build_lexical(context), fusion=fusion, alpha=alpha)
+
+
+register_mode("hybrid", build_hybrid, "dense and BM25 rankings fused (rrf, or convex with alpha)",
+              needs=("vectors", "lexical"))

@@ -13,8 +13,9 @@ import numpy as np
 
 from unret.index import Hit, Where
 from unret.index.planner import matches
-from unret.search.base import QueryBatch, Retriever, query_texts
+from unret.search.base import QueryBatch, Retriever, query_batch
 from unret.search.bm25 import LexicalIndex
+from unret.search.registry import SearchContext, register_mode
 
 Catalog = Callable[[str], tuple[str, dict]]  # id -> (modality, metadata), e.g. VectorIndex.get
 
@@ -40,7 +41,7 @@ class LexicalRetriever(Retriever):
         self.catalog = self.store.get
 
     def prepare(self, queries: Sequence[Any]) -> QueryBatch:
-        return QueryBatch(query_texts(queries))
+        return query_batch(queries)
 
     def search_prepared(self, batch: QueryBatch, k: int = 10, modality: str | Collection[str] | None = None,
                         where: Where | None = None) -> list[list[Hit]]:
@@ -84,3 +85,12 @@ class _CallableCatalog:
             out[n] = (wanted is None or mod in wanted) and (
                 where is None or (bool(where(meta)) if callable(where) else matches(meta, where)))
         return out
+
+
+def build_lexical(context: SearchContext, **_: Any) -> LexicalRetriever:
+    """The ``lexical`` mode over a context: BM25 over its lexical side, hits described by its catalog."""
+    store = context.vectors if hasattr(context.vectors, "accepts") else context.catalog_get
+    return LexicalRetriever(context.lexical, store)
+
+
+register_mode("lexical", build_lexical, "BM25 over the documents' text", needs=("lexical",))

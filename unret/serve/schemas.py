@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from unret.search import check_mode
 
 MAX_K = 1000
 MAX_QUERIES = 256
@@ -23,12 +25,17 @@ class SearchRequest(BaseModel):
     k: int = Field(10, ge=1, le=MAX_K)
     modality: ModalityName | list[ModalityName] | None = None
     where: dict[str, Any] | None = None
-    mode: Literal["dense", "lexical", "hybrid"] = "dense"
+    mode: str = "dense"  # a registered search mode (unret.search.registry); GET /info lists them
     fusion: Literal["rrf", "convex"] = "rrf"
     alpha: float = Field(0.5, ge=0.0, le=1.0)
     exact: bool = False
     task: str | None = None
     snippets: bool = False  # add each hit's indexed text (first 2,000 characters) as "text"
+
+    @field_validator("mode")
+    @classmethod
+    def _registered_mode(cls, mode: str) -> str:
+        return check_mode(mode)  # read at request time: a mode registered after start-up is accepted too
 
 
 class Document(BaseModel):

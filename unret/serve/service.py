@@ -25,7 +25,7 @@ from unret.errors import InputError, ReadOnlyIndexError
 from unret.index import Hit, Where
 from unret.items import Item
 from unret.retriever import UnifiedRetriever
-from unret.search import Retriever, check_mode
+from unret.search import Retriever, check_mode, modes
 from unret.serve.rwlock import ReadWriteLock
 from unret.store.writer_lock import writing
 
@@ -87,7 +87,7 @@ class SearchService:
                 self._counts = self.retriever.store.modality_counts()
             counts = dict(self._counts)
         return {"model": self.model_name, "dim": self.retriever.dim, "count": sum(counts.values()),
-                "modalities": counts, "read_only": self.read_only, "modes": ["dense", "lexical", "hybrid"],
+                "modalities": counts, "read_only": self.read_only, "modes": list(modes()),
                 "model_modalities": sorted(self.retriever.modalities)}
 
     def embed(self, inputs: Sequence[Item], role: str = "document", dimensions: int | None = None,

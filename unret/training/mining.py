@@ -3,8 +3,10 @@
 * `mine_hard_negatives` retrieves each query's top candidates with a retriever and keeps the
   non-positives as hard negatives, dropping any that score above ``max_score_ratio`` × the positive's
   score — likely unlabelled positives (NV-Retriever's "TopK-PercPos", Moreira et al. 2024).
-* `score_candidates` scores each query's candidate list with a teacher: another unret retriever used
-  as a bi-encoder (cosine), or any callable ``(query, documents) -> scores`` (a cross-encoder, an LLM judge).
+* `score_candidates` scores each query's candidate list with a teacher: a reranker (`unret.rerank`: a
+  CrossEncoder package or a Qwen yes/no reranker — the cross-encoder teacher of listwise distillation,
+  Tamber et al. 2025), another unret retriever used as a bi-encoder (cosine), or any callable
+  ``(query, documents) -> scores`` (an LLM judge).
 
 ``unret mine`` chains both and writes the JSONL that ``configs/contrastive.yaml`` (negatives only) and
 ``configs/distill.yaml`` (candidates + ``teacher_scores``) read.
@@ -60,9 +62,20 @@ def score_candidates(teacher, dataset: RetrievalDataset, candidates: Mapping[str
                      batch_size: int = 32, task: str | None = None) -> dict[str, list[float]]:
     """Teacher scores for each query's candidate list (ids into the corpus), in list order.
 
-    A ``UnifiedRetriever`` teacher encodes every distinct query and document once; a callable teacher is
+    A `unret.rerank.Reranker` scores every (query, candidate) pair in batches of ``batch_size``; a
+    ``UnifiedRetriever`` teacher encodes every distinct query and document once; a callable teacher is
     called once per query with the list.
     """
+    from unret.rerank import Reranker
+
+    if isinstance(teacher, Reranker):
+        qids = list(candidates)
+        pairs = [(dataset.queries[q], dataset.corpus[d]) for q in qids for d in candidates[q]]
+        flat = teacher.score_pairs([q for q, _ in pairs], [d for _, d in pairs], batch_size=batch_size).tolist()
+        out, start = {}, 0
+        for q in qids:
+            out[q], start = flat[start:start + len(candidates[q])], start + len(candidates[q])
+        return out
     if callable(teacher) and not hasattr(teacher, "encode_documents"):
         return {qid: [float(s) for s in teacher(dataset.queries[qid], [dataset.corpus[d] for d in docs])]
                 for qid, docs in candidates.items()}
@@ -74,6 +87,18 @@ def score_candidates(teacher, dataset: RetrievalDataset, candidates: Mapping[str
     queries = teacher.encode_queries([dataset.queries[q] for q in qids], batch_size=batch_size, task=task,
                                      convert_to="numpy", show_progress=True)
     return {qid: [float(queries[i] @ docs[row[d]]) for d in candidates[qid]] for i, qid in enumerate(qids)}
+
+
+def load_teacher(name_or_path: str, device: str | None = None, dtype: Any = None, **kwargs: Any) -> Any:
+    """A reranker for what `unret.rerank.is_reranker` recognises (a CrossEncoder package, a Qwen…Reranker),
+    else a ``UnifiedRetriever`` used as a bi-encoder teacher."""
+    from unret.rerank import is_reranker, load_reranker
+
+    if is_reranker(name_or_path):
+        return load_reranker(name_or_path, device=device, dtype=dtype, **kwargs)
+    from unret.retriever import UnifiedRetriever
+
+    return UnifiedRetriever.from_pretrained(name_or_path, device=device, dtype=dtype, **kwargs)
 
 
 def _record(spec: ItemSpec) -> Any:

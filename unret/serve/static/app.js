@@ -20,9 +20,19 @@ async function loadInfo() {
     const info = await (await fetch("/info")).json();
     const counts = Object.entries(info.modalities).map(([m, n]) => `${n} ${m}`).join(", ");
     $("info").textContent = `${info.model} · ${info.count} items (${counts || "empty"}) · ${info.dim}-d`;
+    setModes(info.modes || []);
   } catch (e) {
     $("info").textContent = "index info unavailable";
   }
+}
+
+// The mode menu lists the server's registered search modes (GET /info), keeping the current choice.
+function setModes(modes) {
+  const select = $("mode");
+  const current = select.value;
+  const known = new Map([...select.options].map((o) => [o.value, o.textContent]));
+  select.replaceChildren(...modes.map((m) => el("option", { value: m, text: known.get(m) || m })));
+  if (modes.includes(current)) select.value = current;
 }
 
 function setImage(file) {
