@@ -12,38 +12,57 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Iterable
 from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
 from unret import __version__
-from unret.errors import InputError, ReadOnlyIndexError, UnretError, disk_full
+from unret.errors import ConfigError, InputError
 from unret.index import Hit
 from unret.items import Code, Item, Text, to_item
+from unret.serve import error_handlers
 from unret.serve.embeddings import router as embeddings_router
-from unret.serve.images import MAX_IMAGE_BYTES, PayloadTooLargeError, decode_upload, thumbnail
+from unret.serve.error_handlers import error_response
+from unret.serve.guards import BodyLimit, HostCheck
+from unret.serve.images import MAX_IMAGE_BYTES, decode_upload, thumbnail
 from unret.serve.schemas import DocumentsRequest, SearchRequest
 from unret.serve.service import SearchService
 
 SNIPPET_CHARS = 2000
-_MAX_BODY = MAX_IMAGE_BYTES + (1 << 20)
+MAX_BODY_BYTES = MAX_IMAGE_BYTES + (1 << 20)  # an image upload plus its form fields
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error", **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, **extra}}, status_code=status)
+class _AnyId(PathConvertor):
+    """Ids in URL paths may hold any character, a newline included (Starlette's ``path`` stops at one)."""
+
+    regex = "(?s:.*)"
 
 
-def create_app(service: SearchService, api_key: str | None = None, auth_reads: bool = False) -> FastAPI:
-    """The app serving ``service``; ``auth_reads`` makes reads need ``api_key`` too."""
+register_url_convertor("unret_id", _AnyId())
+
+
+def create_app(service: SearchService, api_key: str | None = None, auth_reads: bool = False,
+               allowed_hosts: Iterable[str] | None = None) -> FastAPI:
+    """The app serving ``service``; ``auth_reads`` makes reads need ``api_key`` too. ``allowed_hosts``
+    (what ``unret serve`` passes: its bound host and ``--allowed-hosts``) turns on the Host check;
+    ``None`` leaves it to the caller, e.g. a proxy in front."""
+    if api_key is not None and not api_key.strip():
+        raise ConfigError("the API key is empty: an empty key would let anyone write; give a key, or none "
+                          "(then the server accepts no writes)")
     app = FastAPI(title="unret", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.service = service
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=list(allowed_hosts))  # added last: runs first
 
     def authorized(request: Request) -> bool:
         if api_key is None:
@@ -54,47 +73,15 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > _MAX_BODY:
-            return _error(413, f"request body of {length} bytes is over the {_MAX_BODY}-byte limit")
         write = request.method in ("POST", "DELETE") and request.url.path.startswith("/documents")
         public = request.url.path in ("/health", "/") or request.url.path.startswith("/static/")
         if (write or (auth_reads and not public)) and not authorized(request):
             if api_key is None:
-                return _error(403, "this server accepts no writes: start it with --api-key KEY", "permission_error")
-            return _error(401, "missing or wrong API key (Authorization: Bearer KEY)", "authentication_error")
+                return error_response(403, "this server accepts no writes: start it with --api-key KEY")
+            return error_response(401, "missing or wrong API key (Authorization: Bearer KEY)")
         return await call_next(request)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, _describe(exc.errors()), detail=json.loads(json.dumps(exc.errors(), default=str)))
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), "not_found_error" if exc.status_code == 404 else
-                      "invalid_request_error")
-
-    @app.exception_handler(ReadOnlyIndexError)
-    async def read_only(request: Request, exc: ReadOnlyIndexError) -> JSONResponse:
-        return _error(403, str(exc), "permission_error")
-
-    @app.exception_handler(PayloadTooLargeError)
-    async def too_large(request: Request, exc: PayloadTooLargeError) -> JSONResponse:
-        return _error(413, str(exc))
-
-    @app.exception_handler(UnretError)
-    async def unret_error(request: Request, exc: UnretError) -> JSONResponse:
-        return _error(400, str(exc))
-
-    @app.exception_handler(ValueError)
-    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
-        return _error(400, str(exc))
-
-    @app.exception_handler(OSError)
-    async def os_error(request: Request, exc: OSError) -> JSONResponse:
-        """A write whose save failed (the service has read the saved state back): 507 on a full disk."""
-        message = f"the change could not be saved ({exc}); the server serves the index as saved on disk"
-        return _error(507 if disk_full(exc) else 500, message, "server_error")
+    error_handlers.install(app)
 
     @app.get("/health")
     def health() -> dict:
@@ -113,14 +100,14 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
         texts = await run_in_threadpool(service.texts, [h.id for row in hits for h in row]) if body.snippets else {}
         return {"results": [[_hit(h, texts) for h in row] for row in hits]}
 
-    @app.get("/items/{id:path}")
+    @app.get("/items/{id:unret_id}")
     def item(id: str) -> dict:
         try:
             return service.get(id)
         except KeyError:
             raise HTTPException(404, f"no item with id {id!r}") from None
 
-    @app.get("/thumbnails/{id:path}")
+    @app.get("/thumbnails/{id:unret_id}")
     def thumb(id: str) -> Response:
         try:
             found = service.get(id)
@@ -150,7 +137,7 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
         service.add(items, ids, metadata)
         return {"added": ids, "count": len(service.retriever)}
 
-    @app.delete("/documents/{id:path}")
+    @app.delete("/documents/{id:unret_id}")
     def delete_document(id: str) -> dict:
         try:
             service.remove(id)
@@ -167,14 +154,6 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
         return FileResponse(str(static / "index.html"), media_type="text/html")
 
     return app
-
-
-def _describe(errors: Any) -> str:
-    parts = []
-    for e in errors:
-        where = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
-        parts.append(f"{where or 'body'}: {e.get('msg')}")
-    return "; ".join(parts) or "invalid request"
 
 
 def _hit(h: Hit, texts: dict[str, str | None]) -> dict:
@@ -207,6 +186,8 @@ async def _parse_search(request: Request) -> tuple[SearchRequest, list[Item]]:
         body = SearchRequest.model_validate(json.loads(await request.body() or b"null"))
     except json.JSONDecodeError as e:
         raise InputError(f"malformed JSON: {e}") from None
+    except RecursionError:
+        raise InputError("malformed JSON: nested too deeply") from None
     except ValidationError as e:
         raise RequestValidationError(e.errors()) from None
     queries = [body.query] if isinstance(body.query, str) else body.query
