@@ -1,10 +1,11 @@
 """The FastAPI application: search, item lookup, thumbnails, add / remove, OpenAI embeddings, the web page.
 
-Every error is JSON ``{"error": {"message", "type"}}`` with a 4xx status for a bad request (malformed
-JSON, an unknown modality, ``k`` out of range, a corrupt or huge image, an unknown id) — the request
-fails, the server keeps serving. Writes need the API key (``Authorization: Bearer KEY`` or
-``X-API-Key``) when the server has one, and are refused (403) on a read-only ``--view`` server; a server
-started without a key accepts no writes at all. A write whose save fails (a full disk: 507) leaves
+Every error is JSON ``{"error": {"message", "type"}}`` (`error_handlers`) with a 4xx status for a bad
+request (malformed JSON, an unknown modality, ``k`` out of range, a corrupt or huge image, an unknown id,
+a body over the limit or a foreign ``Host``: `guards`) — the request fails, the server keeps serving.
+Writes need the API key (``Authorization: Bearer KEY`` or ``X-API-Key``) when the server has one, and are
+refused (403) on a read-only ``--view`` server; a server started without a key accepts no writes at all
+(an empty key is refused when the app is made). A write whose save fails (a full disk: 507) leaves
 memory as the disk holds it, so searches never return what a restart would forget.
 """
 

@@ -5,7 +5,7 @@ Checking ``Content-Length`` alone lets a chunked body (no length) or a lying len
 into memory; `BodyLimit` counts the bytes as they arrive and answers 413 as soon as they pass the limit.
 A loopback server is reachable from any web page the machine's browser opens once an attacker's domain
 re-resolves to 127.0.0.1 (DNS rebinding): the browser then sends that domain as ``Host``. `HostCheck`
-answers only the host names the server was told it has (Vite's rule since CVE-2025-24010: ``localhost``,
+answers only the host names the server was told it has (Vite's default for its dev server: ``localhost``,
 ``*.localhost`` and IP literals, which no DNS answer can rebind, plus the names given).
 """
 
