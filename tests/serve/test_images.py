@@ -114,3 +114,26 @@ def test_concurrent_decodes_are_bounded_and_cached(tmp_path, monkeypatch):
     Image.new("RGB", (300, 200), (0, 200, 0)).save(paths[0])  # the file changes: made again
     os.utime(paths[0], ns=(time.time_ns(), time.time_ns() + 10**9))
     assert np.asarray(_decoded(thumbnail(str(paths[0]))))[100, 150, 1] > 150 and len(loads) == 5
+
+
+def test_concurrent_requests_for_one_file_share_one_decode(tmp_path, monkeypatch):
+    """Three requests for one huge file at once made three full-size decodes (+2.8 GB at 81 Mpx)."""
+    loads = []
+    load = ImageFile.ImageFile.load
+
+    def slow_load(self):
+        if self.tile and self.filename:
+            loads.append(self.filename)
+            time.sleep(0.2)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", slow_load)
+    path = tmp_path / "one.png"
+    Image.new("RGB", (600, 400), (0, 90, 0)).save(path)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(thumbnail(str(path)))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 4 and len(set(results)) == 1 and loads == [str(path)]

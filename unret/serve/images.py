@@ -5,8 +5,8 @@ allocated (a 40 kB PNG can declare 10⁹ pixels), and anything PIL cannot decode
 A thumbnail is looked up by the *id* of an indexed image; the file read is the one recorded in the
 catalog when the image was indexed, never a path from the request, so ``../`` in a URL cannot reach other
 files. Indexed files can be huge (an 81-megapixel PNG decodes to 243 MB): thumbnails decode at reduced
-scale where the format allows, at most two at a time, and are cached, so repeated or concurrent requests
-neither multiply the memory nor decode again.
+scale where the format allows, one per file and at most two at a time, and are cached, so repeated or
+concurrent requests neither multiply the memory nor decode again.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ THUMBNAIL_CACHE_SIZE = 512  # thumbnails kept (≈ 10–30 kB each)
 _decodes = threading.BoundedSemaphore(MAX_CONCURRENT_THUMBNAILS)
 _cache: LRUCache[tuple, bytes] = LRUCache(maxsize=THUMBNAIL_CACHE_SIZE)
 _cache_lock = threading.Lock()
+_making: dict[tuple, threading.Lock] = {}  # the decode in progress per cache key
 
 
 class PayloadTooLargeError(InputError):
@@ -74,15 +75,22 @@ def thumbnail(source: str, size: int = THUMBNAIL_SIZE) -> bytes:
     key = (str(path), stat.st_size, stat.st_mtime_ns, size)
     with _cache_lock:
         cached = _cache.get(key)
-    if cached is not None:
+        making = _making.setdefault(key, threading.Lock()) if cached is None else None
+    if making is None:
         return cached
-    with _decodes:
-        with _cache_lock:  # another request may have made it while this one waited
+    with making:  # requests for one file wait for one decode instead of each making their own
+        with _cache_lock:
             cached = _cache.get(key)
-        if cached is None:
-            cached = _render(path, size)
+        if cached is not None:
+            return cached
+        try:
+            with _decodes:
+                cached = _render(path, size)
             with _cache_lock:
                 _cache[key] = cached
+        finally:
+            with _cache_lock:
+                _making.pop(key, None)
     return cached
 
 
