@@ -121,6 +121,7 @@ def test_cards_show_file_and_lines_and_fold_the_raw_metadata(page, text_only_ser
     head = code.locator(".hit-head").inner_text()
     assert code.locator(".hit-title").inner_text().endswith("net.py") and "lines 1–5" in head
     assert "open_socket" in code.locator("pre code").inner_text()
+    assert code.locator(".gutter").inner_text().split() == ["1", "2", "3", "4", "5"]
     shown = code.inner_text()
     for raw in ("sha256", "mtime_ns", "chunking", "snippet"):  # hidden until the toggle opens
         assert raw not in shown, raw

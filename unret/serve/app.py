@@ -61,9 +61,6 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
                           "(then the server accepts no writes)")
     app = FastAPI(title="unret", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.service = service
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    if allowed_hosts is not None:
-        app.add_middleware(HostCheck, allowed=list(allowed_hosts))  # added last: runs first
 
     def authorized(request: Request) -> bool:
         if api_key is None:
@@ -81,6 +78,11 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
                 return error_response(403, "this server accepts no writes: start it with --api-key KEY")
             return error_response(401, "missing or wrong API key (Authorization: Bearer KEY)")
         return await call_next(request)
+
+    # The last added runs first: the Host check, then the body limit, then the key check above.
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=list(allowed_hosts))
 
     error_handlers.install(app)
 

@@ -112,7 +112,7 @@ async function search(event) {
 }
 
 function codeBlock(hit) {
-  const text = hit.text || hit.metadata.snippet || "";
+  const text = (hit.text || hit.metadata.snippet || "").replace(/\n+$/, ""); // no empty last line numbered
   const lines = text.split("\n").slice(0, 40);
   const start = Number.isInteger(hit.metadata.start_line) ? hit.metadata.start_line : 1;
   const code = el("code", { class: hit.metadata.language ? `language-${hit.metadata.language}` : "" });
