@@ -78,3 +78,16 @@ def test_save_load_round_trip_and_damage_is_named(tmp_path):
     file.write_text("{not json\n")
     with pytest.raises(IndexCorruptError, match="unreadable"):
         LexicalIndex.load(tmp_path / "lex")
+
+
+@pytest.mark.parametrize("line", ['{"id": "a", "text": 5}', '{"id": 7, "text": "x"}', '["a", "x"]',
+                                  '{"id": "a", "text": null}'])
+def test_a_document_that_is_not_id_and_text_strings_is_corrupt(tmp_path, line):
+    """A number where the text belongs loaded fine before and failed every later search with a TypeError."""
+    lex = _index()
+    lex.save(tmp_path / "lex")
+    file = tmp_path / "lex" / LEXICAL_FILE
+    lines = file.read_text().splitlines()
+    file.write_text("\n".join([*lines[:-1], line]) + "\n")  # same count, one altered document
+    with pytest.raises(IndexCorruptError, match=rf"lexical\.jsonl.*line {len(lines)}"):
+        LexicalIndex.load(tmp_path / "lex")

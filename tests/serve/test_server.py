@@ -201,3 +201,12 @@ def test_view_workers_serve_one_read_only_index(served_index, local, tmp_path):
     finally:
         s.stop()
     assert s.log.read_text().count("Started server process") == 2
+
+
+def test_unret_serve_checks_the_host_header_by_default(server):
+    """DNS rebinding: a page on rebind.attacker.example whose name now resolves to 127.0.0.1 is refused."""
+    r = httpx.get(f"{server.url}/info", headers={"Host": "rebind.attacker.example"})
+    assert r.status_code == 400 and "--allowed-hosts" in r.json()["error"]["message"]
+    port = server.url.rsplit(":", 1)[1]
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}"):
+        assert httpx.get(f"{server.url}/info", headers={"Host": host}).status_code == 200

@@ -152,8 +152,11 @@ class LexicalIndex:
             with file.open(encoding="utf-8") as f:
                 header = json.loads(f.readline())
                 self = cls(header["k1"], header["b"], header["method"])
-                for line in f:
+                for number, line in enumerate(f, start=2):
                     doc = json.loads(line)
+                    if not (isinstance(doc, dict) and isinstance(doc.get("id"), str)
+                            and isinstance(doc.get("text"), str)):
+                        raise ValueError(f"line {number}: id and text must be strings, got {line.strip()[:80]}")
                     self._texts[doc["id"]] = doc["text"]
         except FileNotFoundError:
             raise

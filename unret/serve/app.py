@@ -1,10 +1,11 @@
 """The FastAPI application: search, item lookup, thumbnails, add / remove, OpenAI embeddings, the web page.
 
-Every error is JSON ``{"error": {"message", "type"}}`` with a 4xx status for a bad request (malformed
-JSON, an unknown modality, ``k`` out of range, a corrupt or huge image, an unknown id) — the request
-fails, the server keeps serving. Writes need the API key (``Authorization: Bearer KEY`` or
-``X-API-Key``) when the server has one, and are refused (403) on a read-only ``--view`` server; a server
-started without a key accepts no writes at all. A write whose save fails (a full disk: 507) is not
+Every error is JSON ``{"error": {"message", "type"}}`` (`error_handlers`) with a 4xx status for a bad
+request (malformed JSON, an unknown modality, ``k`` out of range, a corrupt or huge image, an unknown id,
+a body over the limit or a foreign ``Host``: `guards`) — the request fails, the server keeps serving.
+Writes need the API key (``Authorization: Bearer KEY`` or ``X-API-Key``) when the server has one, and are
+refused (403) on a read-only ``--view`` server; a server started without a key accepts no writes at all
+(an empty key is refused when the app is made). A write whose save fails (a full disk: 507) is not
 applied, on disk or in memory; one made while another process writes the folder is refused with 423.
 """
 
@@ -12,36 +13,52 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Iterable
 from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 
 from unret import __version__
-from unret.errors import IndexLockedError, InputError, ReadOnlyIndexError, UnretError, disk_full
+from unret.errors import ConfigError, InputError
 from unret.index import Hit
 from unret.items import Code, Item, Text, to_item
+from unret.serve import error_handlers
 from unret.serve.embeddings import router as embeddings_router
-from unret.serve.images import MAX_IMAGE_BYTES, PayloadTooLargeError, decode_upload, thumbnail
+from unret.serve.error_handlers import error_response
+from unret.serve.guards import BodyLimit, HostCheck
+from unret.serve.images import MAX_IMAGE_BYTES, decode_upload, thumbnail
 from unret.serve.schemas import DocumentsRequest, SearchRequest
 from unret.serve.service import SearchService
 
 SNIPPET_CHARS = 2000
-_MAX_BODY = MAX_IMAGE_BYTES + (1 << 20)
+MAX_BODY_BYTES = MAX_IMAGE_BYTES + (1 << 20)  # an image upload plus its form fields
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error", **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, **extra}}, status_code=status)
+class _AnyId(PathConvertor):
+    """Ids in URL paths may hold any character, a newline included (Starlette's ``path`` stops at one)."""
+
+    regex = "(?s:.*)"
 
 
-def create_app(service: SearchService, api_key: str | None = None, auth_reads: bool = False) -> FastAPI:
-    """The app serving ``service``; ``auth_reads`` makes reads need ``api_key`` too."""
+register_url_convertor("unret_id", _AnyId())
+
+
+def create_app(service: SearchService, api_key: str | None = None, auth_reads: bool = False,
+               allowed_hosts: Iterable[str] | None = None) -> FastAPI:
+    """The app serving ``service``; ``auth_reads`` makes reads need ``api_key`` too. ``allowed_hosts``
+    (what ``unret serve`` passes: its bound host and ``--allowed-hosts``) turns on the Host check;
+    ``None`` leaves it to the caller, e.g. a proxy in front."""
+    if api_key is not None and not api_key.strip():
+        raise ConfigError("the API key is empty: an empty key would let anyone write; give a key, or none "
+                          "(then the server accepts no writes)")
     app = FastAPI(title="unret", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.service = service
 
@@ -54,53 +71,20 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > _MAX_BODY:
-            return _error(413, f"request body of {length} bytes is over the {_MAX_BODY}-byte limit")
         write = request.method in ("POST", "DELETE") and request.url.path.startswith("/documents")
         public = request.url.path in ("/health", "/") or request.url.path.startswith("/static/")
         if (write or (auth_reads and not public)) and not authorized(request):
             if api_key is None:
-                return _error(403, "this server accepts no writes: start it with --api-key KEY", "permission_error")
-            return _error(401, "missing or wrong API key (Authorization: Bearer KEY)", "authentication_error")
+                return error_response(403, "this server accepts no writes: start it with --api-key KEY")
+            return error_response(401, "missing or wrong API key (Authorization: Bearer KEY)")
         return await call_next(request)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, _describe(exc.errors()), detail=json.loads(json.dumps(exc.errors(), default=str)))
+    # The last added runs first: the Host check, then the body limit, then the key check above.
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, allowed=list(allowed_hosts))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail), "not_found_error" if exc.status_code == 404 else
-                      "invalid_request_error")
-
-    @app.exception_handler(ReadOnlyIndexError)
-    async def read_only(request: Request, exc: ReadOnlyIndexError) -> JSONResponse:
-        return _error(403, str(exc), "permission_error")
-
-    @app.exception_handler(IndexLockedError)
-    async def locked(request: Request, exc: IndexLockedError) -> JSONResponse:
-        """Another process (``unret index``, ``unret remove``) is writing the folder: nothing was changed."""
-        return _error(423, f"the change was not applied: {exc}", "locked_error")
-
-    @app.exception_handler(PayloadTooLargeError)
-    async def too_large(request: Request, exc: PayloadTooLargeError) -> JSONResponse:
-        return _error(413, str(exc))
-
-    @app.exception_handler(UnretError)
-    async def unret_error(request: Request, exc: UnretError) -> JSONResponse:
-        return _error(400, str(exc))
-
-    @app.exception_handler(ValueError)
-    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
-        return _error(400, str(exc))
-
-    @app.exception_handler(OSError)
-    async def os_error(request: Request, exc: OSError) -> JSONResponse:
-        """A write whose save failed: the save is all or nothing, so neither the disk nor memory (the service
-        read the saved state back) has the change. 507 on a full disk."""
-        message = f"the change was not applied: it could not be saved ({exc}); the index is as it was"
-        return _error(507 if disk_full(exc) else 500, message, "server_error")
+    error_handlers.install(app)
 
     @app.get("/health")
     def health() -> dict:
@@ -119,14 +103,14 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
         texts = await run_in_threadpool(service.texts, [h.id for row in hits for h in row]) if body.snippets else {}
         return {"results": [[_hit(h, texts) for h in row] for row in hits]}
 
-    @app.get("/items/{id:path}")
+    @app.get("/items/{id:unret_id}")
     def item(id: str) -> dict:
         try:
             return service.get(id)
         except KeyError:
             raise HTTPException(404, f"no item with id {id!r}") from None
 
-    @app.get("/thumbnails/{id:path}")
+    @app.get("/thumbnails/{id:unret_id}")
     def thumb(id: str) -> Response:
         try:
             found = service.get(id)
@@ -156,7 +140,7 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
         service.add(items, ids, metadata)
         return {"added": ids, "count": len(service.retriever)}
 
-    @app.delete("/documents/{id:path}")
+    @app.delete("/documents/{id:unret_id}")
     def delete_document(id: str) -> dict:
         try:
             service.remove(id)
@@ -173,14 +157,6 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
         return FileResponse(str(static / "index.html"), media_type="text/html")
 
     return app
-
-
-def _describe(errors: Any) -> str:
-    parts = []
-    for e in errors:
-        where = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
-        parts.append(f"{where or 'body'}: {e.get('msg')}")
-    return "; ".join(parts) or "invalid request"
 
 
 def _hit(h: Hit, texts: dict[str, str | None]) -> dict:
@@ -213,6 +189,8 @@ async def _parse_search(request: Request) -> tuple[SearchRequest, list[Item]]:
         body = SearchRequest.model_validate(json.loads(await request.body() or b"null"))
     except json.JSONDecodeError as e:
         raise InputError(f"malformed JSON: {e}") from None
+    except RecursionError:
+        raise InputError("malformed JSON: nested too deeply") from None
     except ValidationError as e:
         raise RequestValidationError(e.errors()) from None
     queries = [body.query] if isinstance(body.query, str) else body.query

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from unret.search import check_mode
 
@@ -13,6 +13,32 @@ MAX_QUERIES = 256
 MAX_INPUTS = 2048
 
 ModalityName = Literal["text", "code", "image", "image+text"]
+
+
+def _valid_unicode(text: str) -> str:
+    """Refuse a lone surrogate (JSON's ``"\\ud800"`` decodes to one): no tokenizer, file or database takes it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"contains a lone surrogate ({text[e.start]!r} at character {e.start}), "
+                         "which is not valid Unicode") from None
+    return text
+
+
+def _strings(value: Any) -> Any:
+    """Check every string of a ``str | list`` field (a union would bury the message in one per member)."""
+    if isinstance(value, str):
+        return _valid_unicode(value)
+    for i, text in enumerate(value):
+        if isinstance(text, str):
+            try:
+                _valid_unicode(text)
+            except ValueError as e:
+                raise ValueError(f"item {i} {e}") from None
+    return value
+
+
+Str = Annotated[str, AfterValidator(_valid_unicode)]
 
 
 class SearchRequest(BaseModel):
@@ -29,13 +55,21 @@ class SearchRequest(BaseModel):
     fusion: Literal["rrf", "convex"] = "rrf"
     alpha: float = Field(0.5, ge=0.0, le=1.0)
     exact: bool = False
-    task: str | None = None
+    task: Str | None = None
     snippets: bool = False  # add each hit's indexed text (first 2,000 characters) as "text"
 
     @field_validator("mode")
     @classmethod
     def _registered_mode(cls, mode: str) -> str:
         return check_mode(mode)  # read at request time: a mode registered after start-up is accepted too
+
+    @field_validator("query")
+    @classmethod
+    def _queries(cls, query: str | list[str]) -> str | list[str]:
+        """At most MAX_QUERIES: one request encoding thousands of queries would stall every other client."""
+        if isinstance(query, list) and len(query) > MAX_QUERIES:
+            raise ValueError(f"at most {MAX_QUERIES} queries per request, got {len(query)}")
+        return _strings(query)
 
 
 class Document(BaseModel):
@@ -44,10 +78,10 @@ class Document(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=1024)
-    text: str | None = None
-    code: str | None = None
-    language: str | None = None
+    id: Str = Field(min_length=1, max_length=1024)
+    text: Str | None = None
+    code: Str | None = None
+    language: Str | None = None
     image_base64: str | None = None
     metadata: dict[str, Any] | None = None
 
@@ -68,4 +102,9 @@ class EmbeddingsRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(None, ge=1)
     input_type: Literal["query", "document", "passage", "search_query", "search_document"] = "document"
-    task: str | None = None
+    task: Str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _inputs(cls, value: Any) -> Any:
+        return _strings(value)
