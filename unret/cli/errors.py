@@ -14,6 +14,8 @@ Every user mistake ends in one line on stderr (``unret: error: …`` naming the 
 6     model mismatch: ``--model`` differs from the model the index was built with
 7     unknown model: not a local folder, an ``unret-offline/…`` / ``unret-testing/…`` name or a cached hub model
 130   interrupted (Ctrl-C); ``unret index`` saves the files it finished first
+141   the reader of the output went away (``unret info IDX | head``): no message, like a command killed by
+      SIGPIPE; what the command was writing to the index is saved first
 ====  =====================================================================================
 """
 
@@ -31,6 +33,7 @@ from unret.errors import (
 
 OK, FAILURE, USAGE, NOT_FOUND, BAD_DATA, CORRUPT_INDEX, MODEL_MISMATCH, UNKNOWN_MODEL = range(8)
 INTERRUPTED = 130
+BROKEN_PIPE = 141  # 128 + SIGPIPE, the status of a command the shell saw killed by a closed pipe
 
 
 class CliError(Exception):
@@ -67,6 +70,6 @@ def message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
         text = f"{text}: {exc.filename}"
-    if exit_code(exc) == FAILURE and not isinstance(exc, OSError):
+    if exit_code(exc) == FAILURE and not isinstance(exc, (OSError, CliError)):
         text = f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
     return " ".join(text.split())
