@@ -117,6 +117,9 @@ def file_items(file: SourceFile, data: bytes, settings: ChunkSettings) -> list[t
         meta = {**base, "chunking": settings.key, "start_line": chunk.start_line, "end_line": chunk.end_line,
                 "kind": chunk.kind,
                 "snippet": snippet(chunk.text)}
+        if chunk.start_col is not None:  # a window of one long line: its characters
+            item_id = f"{file.id}#L{chunk.start_line}C{chunk.start_col}-{chunk.end_col}"
+            meta.update(start_col=chunk.start_col, end_col=chunk.end_col)
         if language:
             meta["language"] = language
         if chunk.name:
