@@ -158,3 +158,15 @@ def test_a_full_disk_names_the_index(corpus, tmp_path, capsys, monkeypatch):
     code, _, err = _run(capsys, "index", str(corpus), "--model", MINILM, "--out", str(tmp_path / "idx"), "--quiet")
     assert code == FAILURE and len(err.strip().splitlines()) == 1
     assert err.startswith(f"unret: error: cannot save the index to {tmp_path / 'idx'}: no space left on device"), err
+
+
+def test_the_exit_codes_in_the_docs_agree_with_the_code():
+    import re
+
+    import unret.cli.errors as errors
+
+    page = (ROOT / "docs" / "indexing.md").read_text().split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    in_docs = {int(m) for m in re.findall(r"^\| (\d+) \|", page, flags=re.M)}
+    in_module = {int(m) for m in re.findall(r"^(\d+) {2,}", errors.__doc__ or "", flags=re.M)}
+    constants = {v for k, v in vars(errors).items() if k.isupper() and isinstance(v, int)}
+    assert in_docs == in_module == constants, (in_docs, in_module, constants)

@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="unret", description="Unified multimodal dense retrieval.",
                                      epilog="Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 bad data, "
-                                            "5 corrupt index, 6 model mismatch, 7 unknown model, 130 interrupted.")
+                                            "5 corrupt index, 6 model mismatch, 7 unknown model, 130 interrupted, "
+                                            "141 output closed.")
     parser.add_argument("--version", action="version", version=f"unret {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

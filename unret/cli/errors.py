@@ -5,9 +5,10 @@ Every user mistake ends in one line on stderr (``unret: error: …`` naming the 
 
 ====  =====================================================================================
 0     success
-1     unexpected failure (a bug, or the system: disk full, permission denied) — message names the path
-2     bad command line: unknown option, ``-k 0``, an empty query, ``KEY=VALUE`` malformed, ``--out`` a
-      folder that is not an index, settings that contradict each other
+1     unexpected failure (a bug, or the system: disk full, file too large, permission denied) — the
+      message names the path; a failed save keeps what was saved before
+2     bad command line: unknown option, ``-k 0``, an empty query, ``KEY=VALUE`` malformed, ``--save-every
+      nan``, an empty ``remove`` target, ``--out`` a folder that is not an index, contradicting settings
 3     a path given does not exist: index folder, query file, folder to index, BEIR folder
 4     input that exists but is malformed: a BEIR folder or JSONL line, an unreadable query input
 5     the index is damaged (a file missing, truncated or failing its checksum)
