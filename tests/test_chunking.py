@@ -119,10 +119,19 @@ def test_a_line_over_budget_becomes_windows_of_its_characters_and_none_mode_flag
     assert all(long_line[c.start_col - 1 : c.end_col] == c.text for c in windows)
     assert all(approximate_tokens(c.text) <= 64 for c in windows)
     assert chunks[-1].kind == "function" and chunks[-1].name == "f"  # the rest is still parsed
+
     whole = chunk_document(text, ChunkSettings(mode="none", max_tokens=64, count=approximate_tokens), "python")
     assert len(whole) == 1 and whole[0].truncated and whole[0].text == text
     small = chunk_document("def f():\n    return 1\n", ChunkSettings(max_tokens=64), "python")
     assert len(small) == 1 and small[0].kind == "file" and not small[0].truncated
+
+
+def test_a_truncated_file_reaches_the_model_cut_to_a_bounded_prefix():
+    from unret.chunking import TRUNCATED_CHARS
+
+    text = "rivers flow to the sea " * (TRUNCATED_CHARS // 8)
+    (whole,) = chunk_document(text, ChunkSettings(mode="none", max_tokens=64, count=approximate_tokens))
+    assert whole.truncated and whole.text == text[:TRUNCATED_CHARS] and whole.end_line == 1
 
 
 def test_settings_are_validated():

@@ -34,6 +34,9 @@ __all__ = ["Chunk", "ChunkSettings", "Span", "TokenCounter", "chunk_document", "
 CHUNKING_MODES = ("auto", "none")
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 PARSE_LINE_LIMIT = 10_000  # code with a longer line (minified) is cut into windows, not parsed for defs
+# A truncated file (mode "none") is handed to the model cut to this many characters: more than any model's
+# max length reads, and the model's tokenizer then never builds per-token structures for a 20 MB file.
+TRUNCATED_CHARS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,9 @@ def chunk_document(text: str, settings: ChunkSettings, language: str | None = No
     counter = LineCounter(lines, settings.count or approximate_tokens, settings.max_tokens)
     line_tokens = counter.tokens
     if settings.mode == "none" or not lines:
-        tokens = sum(line_tokens) - len(lines)
-        return [Chunk(text, 1, max(len(lines), 1), "file", None, truncated=tokens > settings.max_tokens)]
+        truncated = sum(line_tokens) - len(lines) > settings.max_tokens
+        shown = text[:TRUNCATED_CHARS] if truncated else text  # the model reads the beginning only
+        return [Chunk(shown, 1, max(len(lines), 1), "file", None, truncated=truncated)]
     if sum(line_tokens) <= settings.max_tokens:  # the whole file fits: one chunk, as before chunking
         return [Chunk(text, 1, len(lines), "file")]
     minified = language is not None and any(len(line) > PARSE_LINE_LIMIT for line in lines)
