@@ -204,9 +204,9 @@ def _groups(todo: list[SourceFile], known: dict, settings: ChunkSettings, report
     group: list[tuple[SourceFile, list]] = []
     size = 0
     for file in todo:
+        prev = known.get(file.id)
         try:
             data = file.path.read_bytes()
-            prev = known.get(file.id)
             if (prev is not None and prev.get("sha256") is not None and prev["sha256"] == sha256_bytes(data)
                     and _same_chunking(prev, file, settings) and _whole(prev)):
                 report.unchanged_files += 1  # touched but identical: nothing to embed
@@ -281,10 +281,11 @@ def _encode(retriever, group: list[tuple[SourceFile, list]], batch_size: int, re
                 vectors, ok = _encode(retriever, [one], batch_size, report)
                 if ok:
                     kept.append(one)
-                    parts.append(vectors)
+                    if vectors is not None:  # None: an emptied file, nothing to embed
+                        parts.append(vectors)
             if not kept:
                 return None, []
-            return np.concatenate(parts), kept
+            return (np.concatenate(parts) if parts else None), kept
     return None, []
 
 
