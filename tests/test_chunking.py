@@ -108,15 +108,30 @@ def test_text_windows_fit_the_budget_and_overlap():
     assert chunks[0].start_line == 1 and chunks[-1].end_line == len(text.splitlines())
 
 
-def test_truncation_is_flagged():
+def test_a_line_over_budget_becomes_windows_of_its_characters_and_none_mode_flags_truncation():
     long_line = "x = [" + ", ".join(str(i) for i in range(400)) + "]"
     text = f"import os\n\n{long_line}\n\ndef f():\n    return os.sep\n"
     chunks = chunk_document(text, ChunkSettings(max_tokens=64, count=approximate_tokens), "python")
-    assert [c.truncated for c in chunks] == [False, True, False]
+    windows = [c for c in chunks if c.start_line == 3]
+    assert not any(c.truncated for c in chunks) and len(windows) > 1
+    assert "".join(c.text for c in windows) == long_line  # every character, in order, once
+    assert windows[0].start_col == 1 and windows[-1].end_col == len(long_line)
+    assert all(long_line[c.start_col - 1 : c.end_col] == c.text for c in windows)
+    assert all(approximate_tokens(c.text) <= 64 for c in windows)
+    assert chunks[-1].kind == "function" and chunks[-1].name == "f"  # the rest is still parsed
+
     whole = chunk_document(text, ChunkSettings(mode="none", max_tokens=64, count=approximate_tokens), "python")
     assert len(whole) == 1 and whole[0].truncated and whole[0].text == text
     small = chunk_document("def f():\n    return 1\n", ChunkSettings(max_tokens=64), "python")
     assert len(small) == 1 and small[0].kind == "file" and not small[0].truncated
+
+
+def test_a_truncated_file_reaches_the_model_cut_to_a_bounded_prefix():
+    from unret.chunking import TRUNCATED_CHARS
+
+    text = "rivers flow to the sea " * (TRUNCATED_CHARS // 8)
+    (whole,) = chunk_document(text, ChunkSettings(mode="none", max_tokens=64, count=approximate_tokens))
+    assert whole.truncated and whole.text == text[:TRUNCATED_CHARS] and whole.end_line == 1
 
 
 def test_settings_are_validated():

@@ -11,6 +11,7 @@ id can be stored and printed. A file cut into several chunks gives ids ``<path>#
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,15 @@ def canonical_id(path: str | os.PathLike) -> str:
     return resolved.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def id_exists(source: str) -> bool:
+    """Whether the file a canonical id names is still on disk (``\\xNN`` escapes read back as raw bytes)."""
+    raw = _ESCAPE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), source)
+    return any(os.path.exists(candidate) for candidate in {source, raw})
+
+
+_ESCAPE = re.compile(r"\\x([89a-f][0-9a-f])")
+
+
 def is_under(source: str, root: str) -> bool:
     """Whether canonical id ``source`` is ``root`` or inside it (both canonical)."""
     return source == root or source.startswith(root.rstrip(os.sep) + os.sep)
@@ -80,7 +90,11 @@ def sha256_bytes(data: bytes) -> str:
 
 
 class FileSkipped(Exception):
-    """A file that cannot be indexed (binary, empty, unreadable, not an image); the message says why."""
+    """A file that cannot be indexed (binary, unreadable, not an image); the message says why."""
+
+
+class EmptyFile(FileSkipped):
+    """A file with nothing to embed (no bytes, or only whitespace): not a failure, nothing to report."""
 
 
 def file_items(file: SourceFile, data: bytes, settings: ChunkSettings) -> list[tuple[str, Item, dict[str, Any]]]:
@@ -93,7 +107,7 @@ def file_items(file: SourceFile, data: bytes, settings: ChunkSettings) -> list[t
     if text is None:
         raise FileSkipped("not a text, code or image file (binary, or no text encoding fits)")
     if not text.strip():
-        raise FileSkipped("empty file; nothing to embed")
+        raise EmptyFile("empty file; nothing to embed")
     suffix = file.path.suffix.lower()
     language = CODE_LANGUAGES.get(suffix)
     chunks = chunk_document(text, settings, language, suffix)
@@ -103,12 +117,17 @@ def file_items(file: SourceFile, data: bytes, settings: ChunkSettings) -> list[t
         meta = {**base, "chunking": settings.key, "start_line": chunk.start_line, "end_line": chunk.end_line,
                 "kind": chunk.kind,
                 "snippet": snippet(chunk.text)}
+        if chunk.start_col is not None:  # a window of one long line: its characters
+            item_id = f"{file.id}#L{chunk.start_line}C{chunk.start_col}-{chunk.end_col}"
+            meta.update(start_col=chunk.start_col, end_col=chunk.end_col)
         if language:
             meta["language"] = language
         if chunk.name:
             meta["name"] = chunk.name
         if chunk.truncated:
             meta["truncated"] = True
+        if len(chunks) > 1:  # a file missing some of its chunks (one was removed) is embedded again
+            meta["chunks"] = len(chunks)
         item = Item("code", text=chunk.text, language=language, source=file.id) if language else Item(
             "text", text=chunk.text, source=file.id)
         out.append((item_id, item, meta))

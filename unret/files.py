@@ -5,7 +5,11 @@ A run (``index_paths``) walks the given paths and, for every file of a known typ
 * skips it without reading it when its size and modification time match what the index holds, and
   without embedding it when its content hash matches (``encode`` is never called for unchanged files);
 * re-embeds a changed file, replacing all of its chunks;
-* with ``sync=True``, removes the chunks of indexed files under the given folders that no longer exist;
+* with ``sync=True``, removes the chunks of indexed files under the given folders that no longer exist
+  (only those: a file indexed on its own that a walk of its folder skips, ``.notes/x.md``, stays);
+  without it, counts them (``missing_files``);
+* indexes a file once per run, however many given paths reach it (a symlink, ``proj proj/docs``);
+* embeds again a file one of whose chunks was removed (``unret remove IDX 'f.py#L10-20'``);
 * skips image files the model cannot read before reading them (a text-only model, a mixed folder);
 * skips, counts and reports any file that fails (unreadable, binary, a corrupt or decompression-bomb
   image, an encoding error), and indexes the rest.
@@ -33,10 +37,12 @@ from tqdm.auto import tqdm
 from unret.chunking import ChunkSettings, token_counter
 from unret.corpus import (
     INDEXABLE,
+    EmptyFile,
     FileSkipped,
     SourceFile,
     canonical_id,
     file_items,
+    id_exists,
     is_under,
     iter_files,
     sha256_bytes,
@@ -64,6 +70,8 @@ class IndexReport:
     changed_files: int = 0
     unchanged_files: int = 0
     deleted_files: int = 0
+    missing_files: int = 0  # indexed files under the paths that no longer exist, left in place (no sync)
+    empty_files: int = 0  # nothing to embed (no bytes or only whitespace): neither indexed nor a failure
     removed: int = 0  # ids removed (deleted files, and chunks a changed file no longer has)
     truncated: list[str] = field(default_factory=list)  # ids whose text exceeds the model's length
     interrupted: bool = False
@@ -93,6 +101,10 @@ def remove_sources(index, targets: Iterable[str], dry_run: bool = False) -> tupl
     sources = indexed_sources(index)
     doomed: set[str] = set()
     missing = []
+    targets = list(targets)
+    blank = [t for t in targets if not str(t).strip()]
+    if blank:  # "" would resolve to the working folder and remove everything indexed under it
+        raise InputError(f"empty remove target {blank[0]!r}: give an id, or a file or folder path")
     for target in targets:
         if target in index:
             doomed.add(target)
@@ -132,21 +144,25 @@ def index_paths(retriever, paths: Iterable[str | Path], batch_size: int = 8, sho
         except OSError as exc:
             _skip(report, canonical_id(path), f"cannot read: {exc.strerror or exc}")
             continue
+        if file.id in seen:  # reached twice (a symlink, overlapping roots): one id, indexed once
+            continue
         seen.add(file.id)
         if file.is_image and not reads_images:  # decided before reading or encoding anything
             report.unsupported += 1
             continue
         prev = known.get(file.id)
-        if prev is not None and file.same_stat(prev) and _same_chunking(prev, file, settings):
+        if prev is not None and file.same_stat(prev) and _same_chunking(prev, file, settings) and _whole(prev):
             report.unchanged_files += 1
         else:
             todo.append(file)
     stale: list[str] = []
+    roots = [canonical_id(p) for p in paths]
+    gone = [s for s in known if s not in seen and any(is_under(s, r) for r in roots) and not id_exists(s)]
     if sync:
-        roots = [canonical_id(p) for p in paths]
-        gone = [s for s in known if s not in seen and any(is_under(s, r) for r in roots)]
         report.deleted_files = len(gone)
         stale = [i for s in gone for i in known[s]["ids"]]
+    else:
+        report.missing_files = len(gone)
     with _sigint_deferred() as interrupted:
         try:
             if stale:
@@ -180,14 +196,19 @@ def _groups(todo: list[SourceFile], known: dict, settings: ChunkSettings, report
     group: list[tuple[SourceFile, list]] = []
     size = 0
     for file in todo:
+        prev = known.get(file.id)
         try:
             data = file.path.read_bytes()
-            prev = known.get(file.id)
             if (prev is not None and prev.get("sha256") is not None and prev["sha256"] == sha256_bytes(data)
-                    and _same_chunking(prev, file, settings)):
+                    and _same_chunking(prev, file, settings) and _whole(prev)):
                 report.unchanged_files += 1  # touched but identical: nothing to embed
                 continue
             entries = file_items(file, data, settings)
+        except EmptyFile:
+            report.empty_files += 1
+            if prev is None:
+                continue
+            entries = []  # emptied since it was indexed: its old chunks go
         except Exception as exc:  # one bad file never aborts the run
             _skip(report, file.id, _reason(exc))
             continue
@@ -213,7 +234,8 @@ def _embed_group(retriever, group: list[tuple[SourceFile, list]], known: dict, b
     with interrupted.critical():  # a commit is never cut in half by Ctrl-C
         if old:
             retriever.remove(old)
-        retriever.add_encoded(ids, vectors, items, metas)
+        if ids:
+            retriever.add_encoded(ids, vectors, items, metas)
     report.removed += len(old)
     report.added += ids
     report.truncated += [i for i, m in zip(ids, metas, strict=True) if m.get("truncated")]
@@ -229,6 +251,8 @@ def _encode(retriever, group: list[tuple[SourceFile, list]], batch_size: int, re
     """Vectors for every chunk of the group; a file whose chunk fails is dropped and the rest retried."""
     while group:
         items = [item for _, entries in group for _, item, _ in entries]
+        if not items:  # only emptied files: nothing to embed, their old chunks are removed
+            return None, group
         owner = [g for g, (_, entries) in enumerate(group) for _ in entries]
         try:
             return retriever.encode_documents(items, batch_size=batch_size, show_progress=False,
@@ -249,16 +273,22 @@ def _encode(retriever, group: list[tuple[SourceFile, list]], batch_size: int, re
                 vectors, ok = _encode(retriever, [one], batch_size, report)
                 if ok:
                     kept.append(one)
-                    parts.append(vectors)
+                    if vectors is not None:  # None: an emptied file, nothing to embed
+                        parts.append(vectors)
             if not kept:
                 return None, []
-            return np.concatenate(parts), kept
+            return (np.concatenate(parts) if parts else None), kept
     return None, []
 
 
 def _same_chunking(prev: dict[str, Any], file: SourceFile, settings: ChunkSettings) -> bool:
     """Images are never chunked; a text file indexed with other chunk settings is embedded again."""
     return file.is_image or prev.get("chunking") in (None, settings.key)
+
+
+def _whole(prev: dict[str, Any]) -> bool:
+    """Whether every chunk of an indexed file is still in the index (one may have been removed by id)."""
+    return prev.get("chunks") in (None, len(prev["ids"]))
 
 
 def _reason(exc: BaseException) -> str:

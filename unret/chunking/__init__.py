@@ -9,10 +9,13 @@ become chunks instead:
 * other languages tree-sitter knows (``unret.chunking.treesitter``): the same, from its syntax tree;
 * Markdown: one chunk per section (heading); other text: paragraphs packed into passages;
 * anything still over the token budget (a 300-line function, an unparsable file) is split into windows
-  of whole lines, optionally overlapping by ``overlap`` tokens.
+  of whole lines, optionally overlapping by ``overlap`` tokens;
+* a single line over the budget (minified code, a log without newlines) is split into windows of its
+  characters (``start_col``/``end_col``), counted in pieces so that memory stays O(file)
+  (``unret.chunking.long_lines``); code with such a line is not parsed for definitions.
 
-Line numbers are 1-based and inclusive. A chunk is ``truncated`` only when a single line alone exceeds
-the budget (the model then embeds its beginning).
+Line numbers and columns are 1-based and inclusive. With ``mode="none"`` a file over the budget is one
+``truncated`` chunk (the model then embeds its beginning).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from unret.chunking.lines import Span, TokenCounter, pack_spans, split_lines
+from unret.chunking.long_lines import LineCounter
 from unret.chunking.python import python_spans
 from unret.chunking.text import markdown_spans, paragraph_spans
 from unret.chunking.treesitter import treesitter_spans
@@ -29,6 +33,10 @@ __all__ = ["Chunk", "ChunkSettings", "Span", "TokenCounter", "chunk_document", "
 
 CHUNKING_MODES = ("auto", "none")
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
+PARSE_LINE_LIMIT = 10_000  # code with a longer line (minified) is cut into windows, not parsed for defs
+# A truncated file (mode "none") is handed to the model cut to this many characters: more than any model's
+# max length reads, and the model's tokenizer then never builds per-token structures for a 20 MB file.
+TRUNCATED_CHARS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,8 @@ class Chunk:
     kind: str = "file"  # file | module | function | class | method | section | passage | lines
     name: str | None = None
     truncated: bool = False
+    start_col: int | None = None  # set for a window of one long line: its characters start_col..end_col
+    end_col: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,16 +81,27 @@ def chunk_document(text: str, settings: ChunkSettings, language: str | None = No
                    suffix: str = "") -> list[Chunk]:
     """Chunks of one file's ``text`` (code when ``language`` is set), covering all its non-blank lines."""
     lines = text.splitlines()
-    count = settings.count or approximate_tokens
+    counter = LineCounter(lines, settings.count or approximate_tokens, settings.max_tokens)
+    line_tokens = counter.tokens
     if settings.mode == "none" or not lines:
-        tokens = count(text)
-        return [Chunk(text, 1, max(len(lines), 1), "file", None, truncated=tokens > settings.max_tokens)]
-    line_tokens = _line_tokens(lines, count)
+        truncated = sum(line_tokens) - len(lines) > settings.max_tokens
+        shown = text[:TRUNCATED_CHARS] if truncated else text  # the model reads the beginning only
+        return [Chunk(shown, 1, max(len(lines), 1), "file", None, truncated=truncated)]
     if sum(line_tokens) <= settings.max_tokens:  # the whole file fits: one chunk, as before chunking
         return [Chunk(text, 1, len(lines), "file")]
-    spans = _spans(text, lines, language, suffix.lower())
+    minified = language is not None and any(len(line) > PARSE_LINE_LIMIT for line in lines)
+    spans = [Span(1, len(lines), "lines")] if minified else _spans(text, lines, language, suffix.lower())
     chunks = []
+    windowed: set[int] = set()
     for span in pack_spans(spans, lines, line_tokens, settings.max_tokens, settings.overlap):
+        if span.truncated:  # one line over the budget: windows of its characters (once, if defs share it)
+            if span.start in windowed:
+                continue
+            windowed.add(span.start)
+            line = lines[span.start - 1]
+            chunks += [Chunk(line[a:b], span.start, span.start, span.kind, span.name, False, a + 1, b)
+                       for a, b in counter.windows(span.start) if line[a:b].strip()]
+            continue
         start, end = span.start, span.end
         while start < end and not lines[start - 1].strip():  # no blank lines at either end
             start += 1
@@ -106,13 +127,6 @@ def _spans(text: str, lines: Sequence[str], language: str | None, suffix: str) -
     if language is None:
         return paragraph_spans(lines)
     return [Span(1, len(lines), "lines")]  # code without a parser: windows of whole lines
-
-
-def _line_tokens(lines: Sequence[str], count: TokenCounter) -> list[int]:
-    batch = getattr(count, "batch", None)
-    if batch is not None:
-        return [n + 1 for n in batch(list(lines))]  # +1: the newline
-    return [count(line) + 1 for line in lines]
 
 
 def approximate_tokens(text: str) -> int:
@@ -151,6 +165,6 @@ def token_counter(backbone) -> Callable[[str], int]:
 def split_text(text: str, max_tokens: int, count: TokenCounter | None = None) -> list[str]:
     """``text`` cut into windows of whole lines of at most ``max_tokens`` tokens (for callers with raw text)."""
     lines = text.splitlines()
-    line_tokens = _line_tokens(lines, count or approximate_tokens)
+    line_tokens = LineCounter(lines, count or approximate_tokens, max_tokens).tokens
     return ["\n".join(lines[s.start - 1 : s.end]) for s in split_lines(Span(1, len(lines), "lines"), line_tokens,
                                                                          max_tokens, 0)]

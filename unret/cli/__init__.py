@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from unret.cli import index_cmds, search_cmd, tools
-from unret.cli.errors import exit_code, message
+from unret.cli.errors import BROKEN_PIPE, exit_code, message
 from unret.serve.cli import add_parser as add_serve
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="unret", description="Unified multimodal dense retrieval.",
                                      epilog="Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 bad data, "
-                                            "5 corrupt index, 6 model mismatch, 7 unknown model, 130 interrupted.")
+                                            "5 corrupt index, 6 model mismatch, 7 unknown model, 130 interrupted, "
+                                            "141 output closed.")
     parser.add_argument("--version", action="version", version=f"unret {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -59,10 +60,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(words)
     debug = args.debug or os.environ.get("UNRET_DEBUG", "") not in ("", "0")
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not as a traceback at interpreter exit
+        return code
+    except BrokenPipeError:  # `unret info IDX | head`: the reader is gone, which is not an error to report
+        _silence_stdout()
+        return BROKEN_PIPE
     except (Exception, KeyboardInterrupt) as exc:
         if debug:
             raise
         print(f"unret: error: {message(exc)}" if not isinstance(exc, KeyboardInterrupt) else "unret: interrupted",
               file=sys.stderr)
         return exit_code(exc)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's own flush at exit finds no broken pipe to complain about."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout replaced by something without a file descriptor (tests)
+        pass
+    finally:
+        os.close(devnull)

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import errno
 import json
+import math
 import os
+import resource
+import shutil
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from unret.cli.errors import BAD_DATA, MODEL_MISMATCH, NOT_FOUND, UNKNOWN_MODEL, CliError
+from unret.cli.errors import BAD_DATA, FAILURE, MODEL_MISMATCH, NOT_FOUND, UNKNOWN_MODEL, CliError
 from unret.store.layout import CONFIG_NAME, read_config  # no torch: --help stays fast
 
 MODEL_ARG_HELP = ("passed to from_pretrained when loading the model, e.g. pretrained=laion2b_s34b_b79k, "
@@ -28,10 +34,13 @@ def positive_int(text: str) -> int:
 
 
 def non_negative_float(text: str) -> float:
+    """argparse type: a number ≥ 0 (``inf`` means never; ``nan`` is refused: every comparison with it is false)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
     return value
@@ -60,7 +69,10 @@ def add_model_args(parser: argparse.ArgumentParser, dtype: bool = True) -> None:
 
 
 def quiet() -> None:
-    """Silence every progress bar and info log, the model's weight-loading bars included."""
+    """Silence every progress bar, info log and advice warning, the model's weight-loading bars included."""
+    from unret.backbones.recipes import RecipeWarning
+
+    warnings.filterwarnings("ignore", category=RecipeWarning)  # advice for a person watching, not an error
     os.environ["TQDM_DISABLE"] = "1"
     os.environ["TRANSFORMERS_VERBOSITY"] = "error"
     os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
@@ -90,7 +102,12 @@ def check_model(name: str) -> None:
             raise CliError(f"unknown model {name!r}: {exc}", UNKNOWN_MODEL) from None
         return
     if _offline() and not _in_hf_cache(name):
-        close = difflib.get_close_matches(name, [OFFLINE + k for k in OFFLINE_MODELS], n=1, cutoff=0.6)
+        offline = [OFFLINE + k for k in OFFLINE_MODELS]
+        by_base = {k.lower(): OFFLINE + k for k in OFFLINE_MODELS}  # sentence-transformers/X -> unret-offline/X
+        base = name.rsplit("/", 1)[-1].lower()
+        close = ([by_base[base]] if base in by_base else
+                 difflib.get_close_matches(name, offline, n=1, cutoff=0.6)
+                 or [by_base[m] for m in difflib.get_close_matches(base, list(by_base), n=1, cutoff=0.8)])
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise CliError(f"unknown model {name!r}: not a local folder, and not in the Hugging Face cache while "
                        f"offline{hint}", UNKNOWN_MODEL)
@@ -175,3 +192,39 @@ def beir_folder(path: str, split: str) -> None:
     missing = [n for n in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (root / n).is_file()]
     if missing:
         raise CliError(f"{path} is not a BEIR folder for split {split!r}: missing {', '.join(missing)}", BAD_DATA)
+
+
+def save_index(save: Callable[[], None], path: Path) -> None:
+    """Run ``save``; when the disk refuses it (full, over the file size limit), say so naming ``path``.
+
+    The errno does not always survive the layers below (usearch reports only "Failed to serialize into
+    stream", numpy a short write), so a failure without one is explained by what the disk says now.
+    Saves are atomic: the previous save stays, and the message says so."""
+    from unret.errors import UnretError
+
+    try:
+        save()
+    except (OSError, RuntimeError) as exc:
+        if isinstance(exc, UnretError):
+            raise
+        raise CliError(f"cannot save the index to {path}: {_save_failure(exc, path)} (what was saved before is kept)",
+                       FAILURE) from exc
+
+
+def _save_failure(exc: BaseException, path: Path) -> str:
+    code = getattr(exc, "errno", None)
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if code in (errno.ENOSPC, errno.EDQUOT) or (code is None and _free_bytes(path) < 2**20):
+        return "no space left on device"
+    if code == errno.EFBIG or (code is None and limit != resource.RLIM_INFINITY):
+        size = "" if limit == resource.RLIM_INFINITY else f" (the file size limit, ulimit -f, is {limit} bytes)"
+        return f"file too large{size}"
+    text = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)) or type(exc).__name__
+    return text.split(": ", 1)[-1] if text.startswith("cannot save the index to ") else text
+
+
+def _free_bytes(path: Path) -> int:
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return shutil.disk_usage(folder).free
+    return 2**63

@@ -5,9 +5,10 @@ Every user mistake ends in one line on stderr (``unret: error: …`` naming the 
 
 ====  =====================================================================================
 0     success
-1     unexpected failure (a bug, or the system: disk full, permission denied) — message names the path
-2     bad command line: unknown option, ``-k 0``, an empty query, ``KEY=VALUE`` malformed, ``--out`` a
-      folder that is not an index, settings that contradict each other
+1     unexpected failure (a bug, or the system: disk full, file too large, permission denied) — the
+      message names the path; a failed save keeps what was saved before
+2     bad command line: unknown option, ``-k 0``, an empty query, ``KEY=VALUE`` malformed, ``--save-every
+      nan``, an empty ``remove`` target, ``--out`` a folder that is not an index, contradicting settings
 3     a path given does not exist: index folder, query file, folder to index, BEIR folder
 4     input that exists but is malformed: a BEIR folder or JSONL line, an unreadable query input
 5     the index is damaged (a file missing, truncated or failing its checksum)
@@ -16,6 +17,8 @@ Every user mistake ends in one line on stderr (``unret: error: …`` naming the 
 8     the index is locked: another process (``unret index``, ``unret remove``, a server's write) is writing it;
       nothing was changed — run again when it is done
 130   interrupted (Ctrl-C); ``unret index`` saves the files it finished first
+141   the reader of the output went away (``unret info IDX | head``): no message, like a command killed by
+      SIGPIPE; what the command was writing to the index is saved first
 ====  =====================================================================================
 """
 
@@ -34,6 +37,7 @@ from unret.errors import (
 
 OK, FAILURE, USAGE, NOT_FOUND, BAD_DATA, CORRUPT_INDEX, MODEL_MISMATCH, UNKNOWN_MODEL, LOCKED = range(9)
 INTERRUPTED = 130
+BROKEN_PIPE = 141  # 128 + SIGPIPE, the status of a command the shell saw killed by a closed pipe
 
 
 class CliError(Exception):
@@ -72,6 +76,6 @@ def message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
         text = f"{text}: {exc.filename}"
-    if exit_code(exc) == FAILURE and not isinstance(exc, OSError):
+    if exit_code(exc) == FAILURE and not isinstance(exc, (OSError, CliError)):
         text = f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
     return " ".join(text.split())

@@ -21,6 +21,7 @@ from unret.cli.common import (
     pairs,
     positive_int,
     quiet,
+    save_index,
 )
 from unret.cli.errors import INTERRUPTED, NOT_FOUND, USAGE, CliError
 
@@ -104,28 +105,44 @@ def _index_locked(args: argparse.Namespace, out: Path) -> int:
     if model_max and settings.max_tokens > model_max:
         print(f"warning: --chunk-size {settings.max_tokens} exceeds the model's max length ({model_max} tokens); "
               "longer chunks are truncated", file=sys.stderr)
+    def save() -> None:
+        save_index(lambda: retriever.save(out), out)
+
     report = index_paths(retriever, args.paths, batch_size=args.batch_size, show_progress=not args.quiet,
-                         settings=settings, sync=args.sync, checkpoint=lambda: retriever.save(out),
+                         settings=settings, sync=args.sync, checkpoint=save,
                          save_every=args.save_every, group_items=args.commit_every)
     files = report.new_files + report.changed_files
     if retriever.store is not None and (report.added or report.removed or not (out / CONFIG_NAME).exists()):
-        retriever.save(out)
+        save()
     if report.interrupted:
-        print(f"interrupted: saved {len(report.added)} items from {files} files to {out} ({len(retriever)} in total); "
-              "run the same command again to index the rest", file=sys.stderr)
+        print(f"interrupted: saved {plural(len(report.added), 'item')} from {plural(files, 'file')} to {out} "
+              f"({len(retriever)} in total); run the same command again to index the rest", file=sys.stderr)
         return INTERRUPTED
-    print(f"indexed {files} files ({len(report.added)} items) into {out} ({len(retriever)} in total); "
-          f"{report.unchanged_files} unchanged, {report.deleted_files} deleted files removed; "
-          f"skipped {len(report.skipped)} unreadable, ignored {report.ignored} of unknown type")
+    print(f"indexed {plural(files, 'file')} ({plural(len(report.added), 'item')}) into {out} "
+          f"({len(retriever)} in total); {report.unchanged_files} unchanged, "
+          f"{plural(report.deleted_files, 'deleted file')} removed; skipped {len(report.skipped)} unreadable, "
+          f"{report.empty_files} empty, ignored {report.ignored} of unknown type")
+    if report.missing_files:
+        print(f"note: {plural(report.missing_files, 'indexed file')} under {' '.join(args.paths)} no longer "
+              f"{'exists' if report.missing_files == 1 else 'exist'}; run with --sync to remove "
+              f"{'it' if report.missing_files == 1 else 'them'} from the index", file=sys.stderr)
     if report.unsupported:
         print(f"note: {report.unsupported} image files not indexed: the model reads "
               f"{'/'.join(sorted(retriever.modalities))} only", file=sys.stderr)
     for source, reason in report.skipped:
         print(f"  skipped {source}: {reason}", file=sys.stderr)
     if report.truncated:
-        print(f"warning: {len(report.truncated)} items exceed the model's max length and were truncated "
-              f"(first: {report.truncated[0]}); use --chunking auto or a smaller --chunk-size", file=sys.stderr)
+        advice = "a smaller --chunk-size" if settings.mode == "auto" else "--chunking auto or a smaller --chunk-size"
+        n = len(report.truncated)
+        print(f"warning: {plural(n, 'item')} {'exceeds' if n == 1 else 'exceed'} the model's max length and "
+              f"{'was' if n == 1 else 'were'} truncated "
+              f"(first: {report.truncated[0]}); use {advice}", file=sys.stderr)
     return 0
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _load_store(folder: Path, view: bool, lexical: bool = True):
@@ -165,6 +182,9 @@ def run_remove(args: argparse.Namespace) -> int:
     from unret.files import remove_sources
     from unret.store.writer_lock import RUN_WAIT_S, writing
 
+    blank = [t for t in args.targets if not t.strip()]
+    if blank:  # "" resolves to the working folder: it would remove everything indexed under it
+        raise CliError(f"empty remove target {blank[0]!r}: give an id, or a file or folder path", USAGE)
     folder = index_folder(args.index)
     with writing(folder, RUN_WAIT_S):  # held from the read to the save: no other writer's change is lost
         config = index_config(folder)
@@ -174,6 +194,7 @@ def run_remove(args: argparse.Namespace) -> int:
             raise CliError(f"not in the index: {', '.join(missing)} (give ids, or file/folder paths as indexed)",
                            NOT_FOUND)
         removed, _ = remove_sources(index, args.targets)
-        index.save(folder, config)  # vectors and texts together: the lexical side never keeps removed ids
-    print(f"removed {removed} items from {folder} ({len(index)} left)")
+        # vectors and texts together: the lexical side never keeps removed ids
+        save_index(lambda: index.save(folder, config), folder)
+    print(f"removed {plural(removed, 'item')} from {folder} ({len(index)} left)")
     return 0

@@ -110,6 +110,8 @@ class DocumentStore:
                 continue
             entry = sources.setdefault(source, {"ids": [], **{k: meta.get(k) for k in SOURCE_FIELDS}})
             entry["ids"].append(item_id)
+            if meta.get("chunks") is not None:  # how many chunks the file had: one removed re-embeds it
+                entry["chunks"] = meta["chunks"]
         return sources
 
     def accepts(self, ids: Sequence[str], modality: str | Collection[str] | None = None,
