@@ -84,6 +84,14 @@ class Backbone(nn.Module, ABC):
         """The decoded image as this model reads it (identity unless the backbone resizes up front)."""
         return image
 
+    def token_counts(self, items: Sequence[Item], role: str = "document", task: str | None = None,
+                     instruction: str | None = None) -> list[int] | None:
+        """Each item's exact input length in tokens, where it is cheap to know before ``prepare``; else None.
+
+        ``encode_items`` sorts and batches by these (fewer pad tokens than a character estimate gives).
+        """
+        return None
+
     @abstractmethod
     def forward(self, **batch: torch.Tensor) -> torch.Tensor:
         """L2-normalised embeddings (batch_size, dim) of a prepared batch."""

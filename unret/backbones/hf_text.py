@@ -107,15 +107,25 @@ class HFTextBackbone(Backbone):
     def dim(self) -> int:
         return self.model.config.hidden_size
 
+    def _sequences(self, items: Sequence[Item], role: str, task: str | None,
+                   instruction: str | None) -> list[list[int]]:
+        layouts = [self.prompt_tokenizer.layout(self.prompts.resolve(role, item.modality, task, instruction),
+                                                has_image=False, has_text=True) for item in items]
+        return self.prompt_tokenizer.encode_many(layouts, [item.text for item in items], [0] * len(items),
+                                                 self.max_length_for(role))
+
     def prepare(self, items: Sequence[Item], role: str = "document", task: str | None = None,
                 instruction: str | None = None, positions: Sequence[int] | None = None) -> dict[str, Any]:
         self.check_modalities(items, positions)
-        layouts = [self.prompt_tokenizer.layout(self.prompts.resolve(role, item.modality, task, instruction),
-                                                has_image=False, has_text=True) for item in items]
-        sequences = self.prompt_tokenizer.encode_many(layouts, [item.text for item in items], [0] * len(items),
-                                                      self.max_length_for(role))
+        sequences = self._sequences(items, role, task, instruction)
         input_ids, attention_mask = pad_batch(sequences, self.tokenizer.pad_token_id, self.padding_side)
         return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def token_counts(self, items: Sequence[Item], role: str = "document", task: str | None = None,
+                     instruction: str | None = None) -> list[int] | None:
+        if any(item.modality not in self.modalities for item in items):
+            return None  # prepare() names the bad input, in batch order
+        return [len(ids) for ids in self._sequences(items, role, task, instruction)]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
