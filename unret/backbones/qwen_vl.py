@@ -34,6 +34,7 @@ from unret.prompts import PromptSet
 
 DEFAULT_MAX_LENGTH = 8192
 MAX_ASPECT_RATIO = 200  # transformers' smart_resize refuses images more elongated than this
+_COUNTED = frozenset({"text", "code", "image", "image+text"})  # modalities token_counts knows the length of
 
 
 def _padded_size(width: int, height: int) -> tuple[int, int]:
@@ -174,6 +175,23 @@ class QwenVLBackbone(Backbone):
         batch["attention_mask"] = attention_mask
         batch["mm_token_type_ids"] = (input_ids == self.image_token_id).long()  # text 0, image 1
         return batch
+
+    def token_counts(self, items: Sequence[Item], role: str = "document", task: str | None = None,
+                     instruction: str | None = None) -> list[int] | None:
+        """Exact sequence lengths (an image's tokens follow from its size) for ``encode_items``' batching."""
+        if any(item.modality not in _COUNTED or (item.has_image and item.size is None) for item in items):
+            return None  # prepare() names a bad input; an image not yet opened has no size
+        factor = self.patch_size * self.merge_size
+        layouts, image_tokens = [], []
+        for item in items:
+            prompt = self.prompts.resolve(role, item.modality, task, instruction)
+            layouts.append(self.prompt_tokenizer.layout(prompt, has_image=item.has_image,
+                                                        has_text=item.text is not None))
+            width, height = self.target_size(*item.size) if item.has_image else (0, 0)
+            image_tokens.append((width // factor) * (height // factor))
+        sequences = self.prompt_tokenizer.encode_many(layouts, [item.text for item in items], image_tokens,
+                                                      self.max_length_for(role))
+        return [len(ids) for ids in sequences]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mm_token_type_ids: torch.Tensor,
                 pixel_values: torch.Tensor | None = None, image_grid_thw: torch.Tensor | None = None,
