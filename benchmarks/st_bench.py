@@ -8,10 +8,12 @@ inputs, same vectors.
   image-with-text batches. Images are generated at sizes the processor keeps as they are, so both read the
   same pixels and the vectors must agree (the max |Δ| column checks it).
 
-Each cell is the best of ``--repeats`` timed runs after a warm-up, same batch size for both; the two
-libraries' runs alternate, so a busy machine slows both alike (compare ratios, not absolute rates).
+Each cell is the best of ``--repeats`` timed runs after a warm-up, same batch size for both, one torch
+thread by default; the two libraries' runs alternate, so a busy machine slows both alike (compare ratios,
+not absolute rates). Vectors must agree within 1e-4 (checked: the run fails otherwise).
 
-    python benchmarks/st_bench.py                  # tiny Qwen2.5-VL (a minute or two on 2 cores)
+    python benchmarks/st_bench.py                  # MiniLM + tiny Qwen2.5-VL (a few minutes on a busy machine)
+    python benchmarks/st_bench.py --only minilm    # one workload family
     python benchmarks/st_bench.py --config mid     # a mid-size random Qwen2.5-VL (several minutes)
 """
 
@@ -31,6 +33,8 @@ from unret import Code, UnifiedRetriever
 from unret.datasets.stdlib_code import collect_pairs, stdlib_dir
 from unret.offline_models import minilm_path
 from unret.testing import tiny_qwen25_vl_path
+
+TOL = 1e-4
 
 
 def best_times(fns, repeats: int) -> list[float]:
@@ -77,6 +81,7 @@ def compare(name: str, st_model, ours: UnifiedRetriever, st_inputs: list, our_in
 
     t_st, t_ours = best_times([run_st, run_ours], repeats)
     delta = float((run_st().float() - run_ours()).abs().max())
+    assert delta <= TOL, f"{name}: vectors differ from sentence-transformers' by {delta:.1e} (> {TOL})"
     n = len(st_inputs)
     return name, n, n / t_st, n / t_ours, t_st / t_ours, delta
 
@@ -84,11 +89,12 @@ def compare(name: str, st_model, ours: UnifiedRetriever, st_inputs: list, our_in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", choices=["tiny", "mid"], default="tiny")
-    parser.add_argument("--code-docs", type=int, default=1024, help="stdlib functions for MiniLM")
+    parser.add_argument("--only", choices=["minilm", "qwen"], help="run one workload family")
+    parser.add_argument("--code-docs", type=int, default=256, help="stdlib functions for MiniLM")
     parser.add_argument("--vl-items", type=int, default=48, help="items per Qwen2.5-VL workload")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     from sentence_transformers import SentenceTransformer
@@ -98,10 +104,26 @@ def main() -> None:
     code = [p.code for p in pairs][: args.code_docs]
     questions = [p.query for p in pairs][: args.vl_items]
     rows = []
-    minilm = str(minilm_path())
-    rows.append(compare("MiniLM, stdlib code", SentenceTransformer(minilm, device="cpu"),
-                        UnifiedRetriever.from_pretrained(minilm), code, [Code(c, "python") for c in code],
-                        args.batch_size, args.repeats))
+    if args.only != "qwen":
+        minilm = str(minilm_path())
+        rows.append(compare("MiniLM, stdlib code", SentenceTransformer(minilm, device="cpu"),
+                            UnifiedRetriever.from_pretrained(minilm), code, [Code(c, "python") for c in code],
+                            args.batch_size, args.repeats))
+    if args.only != "minilm":
+        rows += qwen_rows(args, questions)
+    print(f"\nencode_documents throughput, batch size {args.batch_size}, {args.threads} threads "
+          f"(best of {args.repeats})\n")
+    print(f"| {'workload':<28} | {'items':>5} | {'sentence-transformers/s':>23} | {'unret/s':>8} | "
+          f"{'unret ÷ ST':>10} | {'max |Δ|':>8} |")
+    print(f"|{'-' * 30}|{'-' * 7}|{'-' * 25}|{'-' * 10}|{'-' * 12}|{'-' * 10}|")
+    for name, n, st_rate, our_rate, ratio, delta in rows:
+        print(f"| {name:<28} | {n:>5} | {st_rate:>23.1f} | {our_rate:>8.1f} | {ratio:>9.2f}× | {delta:>8.1e} |")
+
+
+def qwen_rows(args, questions: list[str]) -> list[tuple]:
+    from sentence_transformers import SentenceTransformer
+
+    rows = []
     config = dict(CONFIGS[args.config])
     source = tiny_qwen25_vl_path(**config)
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,13 +144,7 @@ def main() -> None:
                                 (f"{label}, mixed", mixed_st)):
             our_inputs = mixed_ours if st_inputs is mixed_st else st_inputs
             rows.append(compare(name, st_model, ours, st_inputs, our_inputs, args.batch_size, args.repeats))
-    print(f"\nencode_documents throughput, batch size {args.batch_size}, {args.threads} threads "
-          f"(best of {args.repeats})\n")
-    print(f"| {'workload':<28} | {'items':>5} | {'sentence-transformers/s':>23} | {'unret/s':>8} | "
-          f"{'unret ÷ ST':>10} | {'max |Δ|':>8} |")
-    print(f"|{'-' * 30}|{'-' * 7}|{'-' * 25}|{'-' * 10}|{'-' * 12}|{'-' * 10}|")
-    for name, n, st_rate, our_rate, ratio, delta in rows:
-        print(f"| {name:<28} | {n:>5} | {st_rate:>23.1f} | {our_rate:>8.1f} | {ratio:>9.2f}× | {delta:>8.1e} |")
+    return rows
 
 
 if __name__ == "__main__":

@@ -87,3 +87,42 @@ def test_encoding_a_model_in_training_mode_uses_eval_mode_and_restores_it(minilm
     torch.testing.assert_close(r.encode_documents(texts), reference, atol=0, rtol=0)
     assert r.backbone.training and all(m.training for m in r.backbone.modules())
     r.backbone.eval()
+
+
+def test_plan_batches_bounds_items_and_padded_tokens():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 300, 500).tolist()
+    batches = encoding_module.plan_batches(lengths, batch_size=16, max_batch_tokens=1024)
+    assert sorted(i for b in batches for i in b) == list(range(500))  # every input once
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths, reverse=True)  # longest first
+    for b in batches:
+        longest = max(lengths[i] for i in b)
+        assert len(b) <= 16 and (len(b) * longest <= 1024 or len(b) == 1)
+    assert encoding_module.plan_batches([5000, 3], 8, 100) == [[0], [1]]  # over the budget: alone
+
+
+def test_text_batches_are_cut_by_exact_token_counts(tiny_text_path, monkeypatch):
+    """Digits are a token each, runs of indentation a few tokens: sorted by characters, a batch mixes both and
+    pads most of its tokens; sorted by exact counts it pads few. Vectors equal encoding one at a time."""
+    from unret import UnifiedRetriever
+
+    r = UnifiedRetriever.from_pretrained(tiny_text_path, recipe="plain")
+    rng = np.random.default_rng(1)
+    texts = []
+    for i in range(32):
+        n = int(rng.integers(5, 40))
+        texts.append("1234567890" * n if i % 2 else "        x = 1\n" * n)
+    shapes = []
+    forward = type(r.backbone).forward
+
+    def spy(self, input_ids, attention_mask, **kwargs):
+        shapes.append((attention_mask.numel(), int(attention_mask.sum())))
+        return forward(self, input_ids, attention_mask, **kwargs)
+
+    monkeypatch.setattr(type(r.backbone), "forward", spy)
+    got = r.encode_documents(texts, batch_size=8)
+    padded, real = sum(s[0] for s in shapes), sum(s[1] for s in shapes)
+    assert padded <= 1.12 * real, (padded, real)
+    one_by_one = torch.cat([r.encode_documents([t]) for t in texts])
+    torch.testing.assert_close(got, one_by_one, atol=1e-5, rtol=0)

@@ -167,3 +167,17 @@ def test_other_qwen_vl_generations_match_plain_transformers_and_mix_modalities(i
     together = r.encode_documents(inputs, batch_size=len(inputs))
     alone = torch.cat([r.encode_documents([x]) for x in inputs])
     torch.testing.assert_close(together, alone, atol=1e-4, rtol=0)
+
+
+def test_token_counts_are_the_lengths_prepare_builds(tiny_vl):
+    """encode_items batches by these counts: an image's tokens follow from its size, before it is processed."""
+    from unret.items import to_item
+
+    backbone = tiny_vl.backbone
+    items = [to_item(x) for x in ["a short query", Code("def f(x):\n    return x * 2\n"), random_image(100, 37),
+                                  random_image(300, 220, seed=1), (random_image(64, 64, seed=2), "a caption"),
+                                  "a much longer passage about images and text " * 6]]
+    for role in ("query", "document"):
+        counts = backbone.token_counts(items, role=role)
+        mask = backbone.prepare(items, role=role)["attention_mask"]
+        assert counts == mask.sum(dim=1).tolist()

@@ -28,10 +28,19 @@ class Backbone(nn.Module, ABC):
     #: the registry name, set once by ``unret.backbones.registry.register`` and written into saved configs.
     kind: ClassVar[str] = ""
 
-    def __init__(self, prompts: str | PromptSet, max_length: int | None = None):
+    def __init__(self, prompts: str | PromptSet, max_length: int | None = None, query_length: int | None = None,
+                 document_length: int | None = None):
         super().__init__()
         self.prompts = get_prompt_set(prompts)
         self.max_length = max_length
+        self.query_length = query_length
+        self.document_length = document_length
+
+    def max_length_for(self, role: str) -> int | None:
+        """The token cap of a ``role``'s inputs: sentence-transformers' per-task ``query_length`` /
+        ``document_length`` replace ``max_length`` for that role where a package sets them."""
+        length = self.query_length if role == "query" else self.document_length
+        return length if length is not None else self.max_length
 
     @classmethod
     @abstractmethod
@@ -74,6 +83,14 @@ class Backbone(nn.Module, ABC):
     def input_image(self, image: Image.Image) -> Image.Image:
         """The decoded image as this model reads it (identity unless the backbone resizes up front)."""
         return image
+
+    def token_counts(self, items: Sequence[Item], role: str = "document", task: str | None = None,
+                     instruction: str | None = None) -> list[int] | None:
+        """Each item's exact input length in tokens, where it is cheap to know before ``prepare``; else None.
+
+        ``encode_items`` sorts and batches by these (fewer pad tokens than a character estimate gives).
+        """
+        return None
 
     @abstractmethod
     def forward(self, **batch: torch.Tensor) -> torch.Tensor:

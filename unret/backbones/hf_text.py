@@ -53,8 +53,9 @@ class HFTextBackbone(Backbone):
     modalities = frozenset({"text", "code"})
 
     def __init__(self, model, tokenizer, pooling: Pooling, prompts: str | PromptSet,
-                 max_length: int | None = None, padding_side: str = "right"):
-        super().__init__(prompts, max_length)
+                 max_length: int | None = None, padding_side: str = "right", query_length: int | None = None,
+                 document_length: int | None = None):
+        super().__init__(prompts, max_length, query_length, document_length)
         if pooling not in POOLING_STRATEGIES:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLING_STRATEGIES}")
         self.model = model
@@ -71,7 +72,8 @@ class HFTextBackbone(Backbone):
                         prompts: str | PromptSet | None = None, max_length: int | None = None,
                         padding_side: str | None = None, dtype: torch.dtype | None = None,
                         revision: str | None = None, recipe: str | None = None, adapter: str | None = None,
-                        merge_adapter: bool = True, **model_kwargs: Any) -> HFTextBackbone:
+                        merge_adapter: bool = True, query_length: int | None = None,
+                        document_length: int | None = None, **model_kwargs: Any) -> HFTextBackbone:
         """Load a text model; prompts, pooling, padding and max length come from its recipe unless given.
 
         ``recipe`` names a built-in recipe (docs/models.md); by default it is read from the checkpoint
@@ -95,7 +97,9 @@ class HFTextBackbone(Backbone):
                                                min(tokenizer.model_max_length, 512))
         model = load_model(AutoModel, name_or_path, adapter, merge_adapter, revision=revision, dtype=dtype,
                            **model_kwargs)
-        backbone = cls(model, tokenizer, pooling, prompts, max_length=max_length, padding_side=padding_side)
+        backbone = cls(model, tokenizer, pooling, prompts, max_length=max_length, padding_side=padding_side,
+                       query_length=query_length or chosen.query_length,
+                       document_length=document_length or chosen.document_length)
         backbone.recipe = recipe or chosen.name
         return backbone
 
@@ -103,22 +107,33 @@ class HFTextBackbone(Backbone):
     def dim(self) -> int:
         return self.model.config.hidden_size
 
+    def _sequences(self, items: Sequence[Item], role: str, task: str | None,
+                   instruction: str | None) -> list[list[int]]:
+        layouts = [self.prompt_tokenizer.layout(self.prompts.resolve(role, item.modality, task, instruction),
+                                                has_image=False, has_text=True) for item in items]
+        return self.prompt_tokenizer.encode_many(layouts, [item.text for item in items], [0] * len(items),
+                                                 self.max_length_for(role))
+
     def prepare(self, items: Sequence[Item], role: str = "document", task: str | None = None,
                 instruction: str | None = None, positions: Sequence[int] | None = None) -> dict[str, Any]:
         self.check_modalities(items, positions)
-        layouts = [self.prompt_tokenizer.layout(self.prompts.resolve(role, item.modality, task, instruction),
-                                                has_image=False, has_text=True) for item in items]
-        sequences = self.prompt_tokenizer.encode_many(layouts, [item.text for item in items], [0] * len(items),
-                                                      self.max_length)
+        sequences = self._sequences(items, role, task, instruction)
         input_ids, attention_mask = pad_batch(sequences, self.tokenizer.pad_token_id, self.padding_side)
         return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def token_counts(self, items: Sequence[Item], role: str = "document", task: str | None = None,
+                     instruction: str | None = None) -> list[int] | None:
+        if any(item.modality not in self.modalities for item in items):
+            return None  # prepare() names the bad input, in batch order
+        return [len(ids) for ids in self._sequences(items, role, task, instruction)]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
         return normalize(pool(hidden, attention_mask, self.pooling))  # (batch_size, hidden_size)
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "recipe": self.recipe, "pooling": self.pooling, "padding_side": self.padding_side}
+        return {**super().config(), "recipe": self.recipe, "pooling": self.pooling, "padding_side": self.padding_side,
+                "query_length": self.query_length, "document_length": self.document_length}
 
     def save(self, path: str | Path) -> None:
         self.model.save_pretrained(path)

@@ -25,7 +25,7 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from unret.backbones.base import Backbone
 from unret.backbones.peft_adapter import load_model
-from unret.backbones.pooling import normalize, pool
+from unret.backbones.pooling import POOLING_STRATEGIES, Pooling, normalize, pool
 from unret.backbones.recipes import choose_recipe
 from unret.backbones.registry import register
 from unret.backbones.tokenize import PromptTokenizer, pad_batch
@@ -34,6 +34,7 @@ from unret.prompts import PromptSet
 
 DEFAULT_MAX_LENGTH = 8192
 MAX_ASPECT_RATIO = 200  # transformers' smart_resize refuses images more elongated than this
+_COUNTED = frozenset({"text", "code", "image", "image+text"})  # modalities token_counts knows the length of
 
 
 def _padded_size(width: int, height: int) -> tuple[int, int]:
@@ -46,13 +47,17 @@ def _padded_size(width: int, height: int) -> tuple[int, int]:
 
 @register("qwen_vl", model_types=("qwen2_5_vl", "qwen2_vl", "qwen3_vl"))  # Qwen2-VL: GME, DSE
 class QwenVLBackbone(Backbone):
-    """Qwen2.5-VL encoder (``Qwen2_5_VLModel``) with last-token pooling."""
+    """Qwen2.5-VL encoder (``Qwen2_5_VLModel``); last-token pooling unless its recipe (a package) says mean / cls."""
 
     modalities = frozenset({"text", "code", "image", "image+text"})
 
     def __init__(self, model, processor, prompts: str | PromptSet = "oneword", max_length: int | None = None,
-                 min_pixels: int | None = None, max_pixels: int | None = None, padding_side: str = "left"):
-        super().__init__(prompts, max_length or DEFAULT_MAX_LENGTH)
+                 min_pixels: int | None = None, max_pixels: int | None = None, padding_side: str = "left",
+                 pooling: Pooling = "last", query_length: int | None = None, document_length: int | None = None):
+        super().__init__(prompts, max_length or DEFAULT_MAX_LENGTH, query_length, document_length)
+        if pooling not in POOLING_STRATEGIES:
+            raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLING_STRATEGIES}")
+        self.pooling = pooling
         self.model = model
         self.processor = processor
         image_processor = processor.image_processor
@@ -80,27 +85,25 @@ class QwenVLBackbone(Backbone):
                         max_length: int | None = None, min_pixels: int | None = None,
                         max_pixels: int | None = None, padding_side: str | None = None,
                         dtype: torch.dtype | None = None, revision: str | None = None, recipe: str | None = None,
-                        adapter: str | None = None, merge_adapter: bool = True,
+                        adapter: str | None = None, merge_adapter: bool = True, pooling: Pooling | None = None,
+                        query_length: int | None = None, document_length: int | None = None,
                         **model_kwargs: Any) -> QwenVLBackbone:
-        """Load a Qwen-VL checkpoint; prompts, padding and max length come from its recipe unless given.
+        """Load a Qwen-VL checkpoint; prompts, pooling, padding and lengths come from its recipe unless given.
 
         ``recipe`` names a built-in recipe (docs/models.md); by default it is read from the checkpoint
         (:func:`unret.backbones.recipes.choose_recipe`). ``adapter`` is a PEFT adapter folder put on top.
         """
         from unret.backbones.registry import load_config
 
-        model_kwargs.pop("pooling", None)  # always the last token; accepted so saved configs round-trip
         chosen = choose_recipe(name_or_path, load_config(name_or_path, revision), True, recipe, revision,
                                vision=True, warn=prompts is None)
-        if chosen.pooling != "last":
-            raise ValueError(f"{name_or_path}: recipe {chosen.name!r} pools {chosen.pooling!r}; Qwen-VL backbones "
-                             "pool the last token (load the package with kind='sentence_transformers')")
         # AutoModel maps hub ``…ForConditionalGeneration`` checkpoints to the bare encoder, dropping lm_head.
         model = load_model(AutoModel, name_or_path, adapter, merge_adapter, revision=revision, dtype=dtype,
                            **model_kwargs)
         processor = AutoProcessor.from_pretrained(name_or_path, revision=revision)
         backbone = cls(model, processor, prompts or chosen.prompts, max_length or chosen.max_length, min_pixels,
-                       max_pixels, padding_side or chosen.padding_side or "left")
+                       max_pixels, padding_side or chosen.padding_side or "left", pooling or chosen.pooling,
+                       query_length or chosen.query_length, document_length or chosen.document_length)
         backbone.recipe = recipe or chosen.name
         return backbone
 
@@ -165,13 +168,30 @@ class QwenVLBackbone(Backbone):
                                                         has_text=item.text is not None))
             image_tokens.append(next(image_iter) if item.has_image else 0)
         sequences = self.prompt_tokenizer.encode_many(layouts, [item.text for item in items], image_tokens,
-                                                      self.max_length)
+                                                      self.max_length_for(role))
         input_ids, attention_mask = pad_batch(sequences, self.processor.tokenizer.pad_token_id,
                                               self.padding_side)
         batch["input_ids"] = input_ids
         batch["attention_mask"] = attention_mask
         batch["mm_token_type_ids"] = (input_ids == self.image_token_id).long()  # text 0, image 1
         return batch
+
+    def token_counts(self, items: Sequence[Item], role: str = "document", task: str | None = None,
+                     instruction: str | None = None) -> list[int] | None:
+        """Exact sequence lengths (an image's tokens follow from its size) for ``encode_items``' batching."""
+        if any(item.modality not in _COUNTED or (item.has_image and item.size is None) for item in items):
+            return None  # prepare() names a bad input; an image not yet opened has no size
+        factor = self.patch_size * self.merge_size
+        layouts, image_tokens = [], []
+        for item in items:
+            prompt = self.prompts.resolve(role, item.modality, task, instruction)
+            layouts.append(self.prompt_tokenizer.layout(prompt, has_image=item.has_image,
+                                                        has_text=item.text is not None))
+            width, height = self.target_size(*item.size) if item.has_image else (0, 0)
+            image_tokens.append((width // factor) * (height // factor))
+        sequences = self.prompt_tokenizer.encode_many(layouts, [item.text for item in items], image_tokens,
+                                                      self.max_length_for(role))
+        return [len(ids) for ids in sequences]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mm_token_type_ids: torch.Tensor,
                 pixel_values: torch.Tensor | None = None, image_grid_thw: torch.Tensor | None = None,
@@ -191,11 +211,12 @@ class QwenVLBackbone(Backbone):
             mm_token_type_ids=mm_token_type_ids,
             use_cache=False,
         ).last_hidden_state  # (batch_size, seq_len, hidden_size)
-        return normalize(pool(hidden, attention_mask, "last"))
+        return normalize(pool(hidden, attention_mask, self.pooling))
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "recipe": self.recipe, "min_pixels": self.min_pixels,
-                "max_pixels": self.max_pixels, "padding_side": self.padding_side}
+                "max_pixels": self.max_pixels, "padding_side": self.padding_side, "pooling": self.pooling,
+                "query_length": self.query_length, "document_length": self.document_length}
 
     def save(self, path: str | Path) -> None:
         self.model.save_pretrained(path)

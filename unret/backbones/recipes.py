@@ -45,6 +45,8 @@ class Recipe:
     max_length: int | None = None
     how: str = "recipe="
     extra: Mapping[str, Any] = field(default_factory=dict)
+    query_length: int | None = None  # per-role token caps (sentence-transformers' query_length / document_length)
+    document_length: int | None = None
 
 
 def _set(name: str, query: Callable[[str], Prompt], document: Callable[[str], Prompt], instruct: str) -> PromptSet:

@@ -64,6 +64,9 @@ def package_files(backbone: Any) -> tuple[dict[str, Any] | None, str]:
     bert_config = {"transformer_task": "feature-extraction", "modality_config": modality_config,
                    "module_output_name": "token_embeddings", "processing_kwargs": processing,
                    "max_seq_length": backbone.max_length}
+    for key in ("query_length", "document_length"):  # sentence-transformers >= 6.3's per-task caps
+        if getattr(backbone, key, None) is not None:
+            bert_config[key] = getattr(backbone, key)
     files = {
         "modules.json": [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},

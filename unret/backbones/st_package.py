@@ -11,9 +11,15 @@ a model whose Transformer reads the ``message`` modality renders every input thr
 ``document`` / ``passage`` / ``corpus``. unret vectors are always unit vectors (packages without
 ``Normalize`` give the same directions).
 
+``query_length`` / ``document_length`` (sentence-transformers ≥ 6.3) cap the tokens of ``encode_query`` /
+``encode_document`` inputs in place of ``max_seq_length``.
+
 What unret runs itself: Transformer + Pooling (mean / cls / lasttoken; ``include_prompt=False`` only where it
-changes nothing) + Normalize. Anything else (Dense, Router, max / weighted pooling, custom code …) is listed
-in :attr:`Package.unsupported`, and the package loads as the ``sentence_transformers`` backbone kind.
+changes nothing) + Normalize, on every backbone kind. Anything else (Dense, Router, max / weighted pooling,
+custom code, and *every* config key or value unret does not reproduce: ``do_lower_case``, model / processor
+arguments, image processing arguments, ``truncate_dim``, keys a later sentence-transformers adds …) is listed
+in :attr:`Package.unsupported`, and the package loads as the ``sentence_transformers`` backbone kind: a
+setting is either implemented here or routed to sentence-transformers itself, never dropped.
 """
 
 from __future__ import annotations
@@ -30,6 +36,27 @@ MODULES_FILE = "modules.json"
 ST_CONFIG = "config_sentence_transformers.json"
 BERT_CONFIG = "sentence_bert_config.json"
 KNOWN_MODULES = ("Transformer", "Pooling", "Normalize")
+# Every key each file may hold that unret interprets (a value it cannot reproduce is still routed, below);
+# any other key routes the package to the sentence_transformers kind.
+TRANSFORMER_KEYS = frozenset({
+    "transformer_task", "modality_config", "module_output_name", "processing_kwargs", "unpad_inputs",
+    "query_length", "document_length", "query_expansion", "max_seq_length", "do_lower_case", "backend",
+    "model_kwargs", "processor_kwargs", "config_kwargs", "model_args", "tokenizer_args", "config_args",
+    "cache_dir", "tokenizer_name_or_path",
+})
+POOLING_KEYS = frozenset({"embedding_dimension", "word_embedding_dimension", "pooling_mode", "include_prompt",
+                          "pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_tokens",
+                          "pooling_mode_mean_sqrt_len_tokens", "pooling_mode_weightedmean_tokens",
+                          "pooling_mode_lasttoken"})
+NORMALIZE_KEYS = frozenset({"module_input_name", "module_output_name"})
+# ``similarity_fn_name`` is read but changes no vector: unret ranks unit vectors by cosine (docs/models.md).
+MODEL_KEYS = frozenset({"prompts", "default_prompt_name", "similarity_fn_name", "model_type", "__version__",
+                        "truncate_dim"})
+# Arguments given to the model / processor / config loaders: any of them may change the vectors.
+_LOADER_ARGS = ("model_kwargs", "processor_kwargs", "config_kwargs", "model_args", "tokenizer_args",
+                "config_args", "cache_dir", "tokenizer_name_or_path")
+_PROCESSING = {"text": {"padding_side"}, "common": {"padding_side"},
+               "chat_template": {"add_generation_prompt", "restore_suffix"}}
 POOLING_MODES = {"mean": "mean", "cls": "cls", "lasttoken": "last"}
 _LEGACY_MODES = (("pooling_mode_mean_tokens", "mean"), ("pooling_mode_cls_token", "cls"),
                  ("pooling_mode_lasttoken", "lasttoken"), ("pooling_mode_max_tokens", "max"),
@@ -64,6 +91,8 @@ class Package:
     include_prompt: bool = True
     normalize: bool = False
     max_length: int | None = None
+    query_length: int | None = None
+    document_length: int | None = None
     chat: bool = False
     generation_prompt: bool = False
     padding_side: str | None = None
@@ -96,6 +125,12 @@ def _pooling_mode(config: Mapping[str, Any]) -> str:
     return "+".join(modes) or "mean"
 
 
+def _unknown_keys(package: Package, file: str, config: Mapping[str, Any], known: frozenset[str]) -> None:
+    unknown = sorted(set(config) - known)
+    if unknown:
+        package.unsupported.append(f"{file} keys {unknown}")
+
+
 def read_package(name_or_path: str, revision: str | None = None) -> Package | None:
     """The package at ``name_or_path``, or None when it has no ``modules.json``."""
     modules = read_json(name_or_path, MODULES_FILE, revision)
@@ -104,6 +139,11 @@ def read_package(name_or_path: str, revision: str | None = None) -> Package | No
     st_config = read_json(name_or_path, ST_CONFIG, revision) or {}
     package = Package(modules=modules, prompts=dict(st_config.get("prompts") or {}),
                       default_prompt_name=st_config.get("default_prompt_name"))
+    _unknown_keys(package, ST_CONFIG, st_config, MODEL_KEYS)
+    if st_config.get("truncate_dim") is not None:
+        package.unsupported.append(f"truncate_dim {st_config['truncate_dim']}")
+    if st_config.get("model_type", "SentenceTransformer") != "SentenceTransformer":
+        package.unsupported.append(f"model_type {st_config['model_type']!r}")
     kinds = [_module_kind(m) for m in modules]
     for kind in kinds:
         if kind not in KNOWN_MODULES:
@@ -117,11 +157,18 @@ def read_package(name_or_path: str, revision: str | None = None) -> Package | No
             _read_transformer(package, name_or_path, folder, revision)
         elif kind == "Pooling":
             config = read_json(name_or_path, f"{folder}/config.json" if folder else "config.json", revision) or {}
+            _unknown_keys(package, "Pooling config", config, POOLING_KEYS)
             mode = _pooling_mode(config)
             package.include_prompt = bool(config.get("include_prompt", True))
             if mode not in POOLING_MODES:
                 package.unsupported.append(f"pooling mode {mode!r}")
             package.pooling = POOLING_MODES.get(mode)
+        elif kind == "Normalize" and folder:
+            config = read_json(name_or_path, f"{folder}/config.json", revision) or {}
+            _unknown_keys(package, "Normalize config", config, NORMALIZE_KEYS)
+            names = {config.get(key, "sentence_embedding") for key in NORMALIZE_KEYS}
+            if names != {"sentence_embedding"}:
+                package.unsupported.append(f"Normalize of {sorted(names)}")
     if "Pooling" not in kinds:
         package.unsupported.append("no Pooling module")
     if not package.include_prompt and package.pooling == "mean" and any(package.prompts.values()):
@@ -133,15 +180,32 @@ def _read_transformer(package: Package, name_or_path: str, folder: str, revision
     config = read_json(name_or_path, f"{folder}/{BERT_CONFIG}" if folder else BERT_CONFIG, revision) or {}
     if folder:
         package.unsupported.append(f"Transformer weights in a sub-folder ({folder})")
+    _unknown_keys(package, BERT_CONFIG, config, TRANSFORMER_KEYS)
     package.max_length = config.get("max_seq_length")
+    package.query_length = config.get("query_length")
+    package.document_length = config.get("document_length")
+    for key in _LOADER_ARGS:
+        if config.get(key):
+            package.unsupported.append(f"{key} {config[key]!r}")
+    for key, default in (("do_lower_case", False), ("query_expansion", None), ("backend", "torch"),
+                         ("module_output_name", "token_embeddings")):
+        if config.get(key, default) not in (default, None):
+            package.unsupported.append(f"{key} {config[key]!r}")
     modalities = config.get("modality_config") or {}
+    for modality, entry in modalities.items():
+        entry = entry if isinstance(entry, Mapping) else {}
+        if (entry.get("method"), entry.get("method_output_name")) != ("forward", "last_hidden_state"):
+            package.unsupported.append(f"modality_config {modality!r}: {entry!r}")
     package.chat = "message" in modalities
     processing = config.get("processing_kwargs") or {}
-    chat_kwargs = dict(processing.get("chat_template") or {})
-    package.generation_prompt = bool(chat_kwargs.pop("add_generation_prompt", False))
-    chat_kwargs.pop("restore_suffix", None)
-    if chat_kwargs:
-        package.unsupported.append(f"chat template arguments {sorted(chat_kwargs)}")
+    for group, settings in processing.items():
+        extra = sorted(set(settings or {}) - _PROCESSING.get(group, set()))
+        if extra:
+            package.unsupported.append(f"processing_kwargs {group} {extra}")
+    chat_kwargs = processing.get("chat_template") or {}
+    package.generation_prompt = bool(chat_kwargs.get("add_generation_prompt", False))
+    if chat_kwargs.get("restore_suffix", True) is not True:
+        package.unsupported.append("chat template restore_suffix=False")  # unret never cuts the template
     text_kwargs = processing.get("text") or {}
     common = processing.get("common") or {}
     tokenizer_config = read_json(name_or_path, "tokenizer_config.json", revision) or {}
@@ -174,4 +238,5 @@ def to_recipe(package: Package, vision: bool = False):
     from unret.backbones.recipes import ST_RECIPE, Recipe
 
     return Recipe(ST_RECIPE, prompt_set(package), package.pooling or "mean", package.padding_side,
-                  package.max_length, how="sentence-transformers package")
+                  package.max_length, how="sentence-transformers package",
+                  query_length=package.query_length, document_length=package.document_length)
