@@ -20,8 +20,6 @@ from typing import Any
 
 import torch
 from PIL import Image
-from transformers import AutoModel, AutoProcessor
-from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from unret.backbones.base import Backbone
 from unret.backbones.peft_adapter import load_model
@@ -29,8 +27,13 @@ from unret.backbones.pooling import normalize, pool
 from unret.backbones.recipes import choose_recipe
 from unret.backbones.registry import register
 from unret.backbones.tokenize import PromptTokenizer, pad_batch
+from unret.install import vision_stack
 from unret.items import Item
 from unret.prompts import PromptSet
+
+with vision_stack():  # a torchvision built for another torch fails here: say so, with the pip command
+    from transformers import AutoModel, AutoProcessor
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 DEFAULT_MAX_LENGTH = 8192
 MAX_ASPECT_RATIO = 200  # transformers' smart_resize refuses images more elongated than this
