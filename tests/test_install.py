@@ -43,9 +43,21 @@ def test_matching_pairs_pass_and_mismatched_minors_name_the_pip_fix():
 
 
 def test_builds_for_different_devices_are_a_problem():
-    problem = pair_problem("2.14.1+cpu", "0.29.1+cu130")
-    assert "cpu vs cu130" in problem
-    assert '--force-reinstall "torch==2.14.1" "torchvision==0.29.1"' in problem
+    """What README's old CPU line left on a machine where the CPU index was unreachable: a CPU torch from a
+    local wheel and PyPI's CUDA torchvision of the matching version (importing it: torchvision::nms missing)."""
+    problem = pair_problem("2.13.0+cpu", "0.28.0")
+    assert "(cpu vs PyPI default)" in problem
+    assert ('--force-reinstall "torchvision==0.28.0" --no-deps --index-url https://download.pytorch.org/whl/cpu'
+            in problem)
+    assert '--force-reinstall "torch>=2.4,<2.15" "torchvision>=0.19,<0.30"' in problem
+    assert "(cpu vs cu130)" in pair_problem("2.14.1+cpu", "0.29.1+cu130")
+    assert pair_problem("2.14.1+cu130", "0.29.1+cu130") is None
+
+
+def test_the_fix_installs_the_range_pyproject_declares():
+    text = (ROOT / "pyproject.toml").read_text()
+    for requirement in install.SUPPORTED:
+        assert f'"{requirement}"' in text
 
 
 def test_missing_packages_are_named(monkeypatch):

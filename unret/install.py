@@ -18,6 +18,7 @@ from unret.errors import UnretError
 
 MINOR_OFFSET = 15  # torchvision 0.(m + 15) is built for torch 2.m
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+SUPPORTED = ("torch>=2.4,<2.15", "torchvision>=0.19,<0.30")  # = pyproject.toml's dependencies (tested)
 
 
 class InstallError(UnretError, RuntimeError):
@@ -52,6 +53,10 @@ def _pip(*requirements: str, force: bool = False) -> str:
     return f"{sys.executable} -m pip install{flags} " + " ".join(f'"{r}"' for r in requirements)
 
 
+def _index(label: str) -> str:
+    return f"https://download.pytorch.org/whl/{label}"
+
+
 def pair_problem(torch_version: str | None = None, torchvision_version: str | None = None) -> str | None:
     """What is wrong with the installed torch / torchvision pair (from package metadata), or None."""
     torch_version = torch_version or _version("torch")
@@ -69,10 +74,12 @@ def pair_problem(torch_version: str | None = None, torchvision_version: str | No
         return (f"torchvision {torchvision_version} is built for torch 2.{expected_torch} but torch "
                 f"{torch_version} is installed; fix: {_pip(wanted, f'torchvision=={_public(torchvision_version)}')}")
     labels = _label(torch_version), _label(torchvision_version)
-    if all(labels) and labels[0] != labels[1]:
-        pair = f"torch=={_public(torch_version)}", f"torchvision=={_public(torchvision_version)}"
+    if labels[0] and labels[0] != labels[1]:  # PyPI's Linux torchvision (no label) is a CUDA build
+        public = _public(torch_version), _public(torchvision_version)
+        same_build = _pip(f"torchvision=={public[1]}", force=True) + f" --no-deps --index-url {_index(labels[0])}"
         return (f"torch {torch_version} and torchvision {torchvision_version} are builds for different devices "
-                f"({labels[0]} vs {labels[1]}); fix: {_pip(*pair, force=True)}")
+                f"({labels[0]} vs {labels[1] or 'PyPI default'}); fix: {same_build} (where that index is "
+                f"unreachable, PyPI's pair: {_pip(*SUPPORTED, force=True)})")
     return None
 
 
@@ -86,7 +93,7 @@ def diagnose(exc: BaseException) -> str:
         seen.add(id(cause))
         root = cause
     torch_version, torchvision_version = _version("torch") or "?", _version("torchvision") or "?"
-    fix = _pip(f"torch=={_public(torch_version)}", f"torchvision=={_public(torchvision_version)}", force=True)
+    fix = _pip(*SUPPORTED, force=True)
     return (f"torchvision {torchvision_version} cannot be loaded with torch {torch_version} "
             f"({type(root).__name__}: {root}); fix: {fix}")
 
