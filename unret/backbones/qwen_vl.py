@@ -24,6 +24,8 @@ from PIL import Image
 from unret.backbones.base import Backbone
 from unret.backbones.peft_adapter import load_model
 from unret.backbones.pooling import normalize, pool
+from unret.backbones.qwen_video import SETTINGS as VIDEO_SETTINGS
+from unret.backbones.qwen_video import VideoSettings, video_inputs
 from unret.backbones.recipes import choose_recipe
 from unret.backbones.registry import register
 from unret.backbones.tokenize import PromptTokenizer, pad_batch
@@ -51,10 +53,11 @@ def _padded_size(width: int, height: int) -> tuple[int, int]:
 class QwenVLBackbone(Backbone):
     """Qwen2.5-VL encoder (``Qwen2_5_VLModel``) with last-token pooling."""
 
-    modalities = frozenset({"text", "code", "image", "image+text"})
+    modalities = frozenset({"text", "code", "image", "image+text", "video"})
 
     def __init__(self, model, processor, prompts: str | PromptSet = "oneword", max_length: int | None = None,
-                 min_pixels: int | None = None, max_pixels: int | None = None, padding_side: str = "left"):
+                 min_pixels: int | None = None, max_pixels: int | None = None, padding_side: str = "left",
+                 **video: Any):
         super().__init__(prompts, max_length or DEFAULT_MAX_LENGTH)
         self.model = model
         self.processor = processor
@@ -74,8 +77,14 @@ class QwenVLBackbone(Backbone):
             chat_renderer=processor.apply_chat_template,
             image_placeholder=f"{vision_start}{processor.image_token}{vision_end}",
             image_token=processor.image_token,
+            video_placeholder=f"{vision_start}{processor.video_token}{vision_end}",
+            video_token=processor.video_token,
         )
         self.image_token_id = processor.image_token_id
+        self.video_token_id = processor.video_token_id
+        self.video = VideoSettings.for_processor(processor.video_processor, **video)
+        if getattr(model.config, "model_type", "") == "qwen3_vl":  # its clips interleave timestamps: not yet
+            self.modalities = type(self).modalities - {"video"}
         self.recipe: str | None = None
 
     @classmethod
@@ -93,6 +102,7 @@ class QwenVLBackbone(Backbone):
         from unret.backbones.registry import load_config
 
         model_kwargs.pop("pooling", None)  # always the last token; accepted so saved configs round-trip
+        video = {k: model_kwargs.pop(k) for k in VIDEO_SETTINGS if k in model_kwargs}
         chosen = choose_recipe(name_or_path, load_config(name_or_path, revision), True, recipe, revision,
                                vision=True, warn=prompts is None)
         if chosen.pooling != "last":
@@ -103,7 +113,7 @@ class QwenVLBackbone(Backbone):
                            **model_kwargs)
         processor = AutoProcessor.from_pretrained(name_or_path, revision=revision)
         backbone = cls(model, processor, prompts or chosen.prompts, max_length or chosen.max_length, min_pixels,
-                       max_pixels, padding_side or chosen.padding_side or "left")
+                       max_pixels, padding_side or chosen.padding_side or "left", **video)
         backbone.recipe = recipe or chosen.name
         return backbone
 
@@ -154,43 +164,48 @@ class QwenVLBackbone(Backbone):
         self.check_modalities(items, positions)
         items = self.load_images(items, positions)  # a no-op for items encode_items already loaded
         images = [item.image for item in items if item.has_image]
-        batch: dict[str, Any] = {}
+        batch, tokens_per_video = video_inputs(self.processor.video_processor, items,
+                                               positions if positions is not None else range(len(items)), self.video)
         tokens_per_image: list[int] = []
         if images:
             vision = self.processor.image_processor(images=images, do_resize=False, return_tensors="pt")
             batch["pixel_values"] = vision["pixel_values"]  # (total_patches, channels * patch_volume)
             batch["image_grid_thw"] = vision["image_grid_thw"]  # (num_images, 3)
             tokens_per_image = (vision["image_grid_thw"].prod(-1) // self.merge_size**2).tolist()
-        layouts, image_tokens, image_iter = [], [], iter(tokens_per_image)
+        layouts, image_tokens, image_iter, video_iter = [], [], iter(tokens_per_image), iter(tokens_per_video)
         for item in items:
             prompt = self.prompts.resolve(role, item.modality, task, instruction)
             layouts.append(self.prompt_tokenizer.layout(prompt, has_image=item.has_image,
-                                                        has_text=item.text is not None))
-            image_tokens.append(next(image_iter) if item.has_image else 0)
+                                                        has_text=item.text is not None, has_video=item.has_video))
+            image_tokens.append(next(image_iter) if item.has_image else next(video_iter) if item.has_video else 0)
         sequences = self.prompt_tokenizer.encode_many(layouts, [item.text for item in items], image_tokens,
                                                       self.max_length)
         input_ids, attention_mask = pad_batch(sequences, self.processor.tokenizer.pad_token_id,
                                               self.padding_side)
         batch["input_ids"] = input_ids
         batch["attention_mask"] = attention_mask
-        batch["mm_token_type_ids"] = (input_ids == self.image_token_id).long()  # text 0, image 1
+        # text 0, image 1, video 2
+        batch["mm_token_type_ids"] = (input_ids == self.image_token_id).long() + 2 * (input_ids == self.video_token_id)
         return batch
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mm_token_type_ids: torch.Tensor,
                 pixel_values: torch.Tensor | None = None, image_grid_thw: torch.Tensor | None = None,
-                **_: Any) -> torch.Tensor:
+                pixel_values_videos: torch.Tensor | None = None, video_grid_thw: torch.Tensor | None = None,
+                second_per_grid_ts: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
         # Per-row 3-D positions for every batch, with or without images, so a text item's positions
         # (and vector) are the same alone, beside images, and under either padding side.
         position_ids, _ = self.model.get_rope_index(
             input_ids, mm_token_type_ids=mm_token_type_ids, image_grid_thw=image_grid_thw,
-            attention_mask=attention_mask,
-        )  # (3, batch_size, seq_len)
+            video_grid_thw=video_grid_thw, second_per_grid_ts=second_per_grid_ts, attention_mask=attention_mask,
+        )  # (3, batch_size, seq_len); a clip's temporal positions are spaced by its seconds per patch
         hidden = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
             pixel_values=pixel_values,
             image_grid_thw=image_grid_thw,
+            pixel_values_videos=pixel_values_videos,
+            video_grid_thw=video_grid_thw,
             mm_token_type_ids=mm_token_type_ids,
             use_cache=False,
         ).last_hidden_state  # (batch_size, seq_len, hidden_size)
@@ -198,7 +213,7 @@ class QwenVLBackbone(Backbone):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "recipe": self.recipe, "min_pixels": self.min_pixels,
-                "max_pixels": self.max_pixels, "padding_side": self.padding_side}
+                "max_pixels": self.max_pixels, "padding_side": self.padding_side, **self.video.config()}
 
     def save(self, path: str | Path) -> None:
         self.model.save_pretrained(path)
