@@ -89,6 +89,18 @@ def probe(path: str | Path) -> VideoInfo:
         return VideoInfo(int(frames), float(rate), stream.codec_context.width, stream.codec_context.height)
 
 
+def first_frame(path: str | Path) -> Image.Image:
+    """The first frame of a video file as an RGB image (what a thumbnail shows)."""
+    with _open(Path(path)) as container:
+        try:
+            frame = next(container.decode(video=0), None)
+        except Exception as exc:  # av.error.* (a corrupt stream)
+            raise VideoReadError(f"decoding failed: {exc}") from None
+    if frame is None:
+        raise VideoReadError("the video stream has no frames")
+    return frame.to_image().convert("RGB")
+
+
 def sample_indices(total_frames: int, video_fps: float, sampling: Sampling) -> list[int]:
     """The frames qwen-vl-utils keeps of a ``total_frames`` clip at ``video_fps`` (a clip of one frame: that one)."""
     from qwen_vl_utils.vision_process import smart_nframes

@@ -110,7 +110,7 @@ function render(hits) {
       el("span", { class: `badge ${hit.modality}`, text: hit.modality }),
       el("span", { class: "score", text: hit.score.toFixed(4) }));
     const item = el("li", { class: "hit", "data-id": hit.id, "data-modality": hit.modality }, head);
-    if (hit.modality === "image" || hit.modality === "image+text") {
+    if (hit.modality === "image" || hit.modality === "image+text" || hit.modality === "video") {
       const img = el("img", { class: "thumb", alt: hit.id, loading: "lazy",
                               src: `/thumbnails/${encodeURIComponent(hit.id)}` });
       img.onerror = () => img.remove(); // an image added from memory has no file to show
