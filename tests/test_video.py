@@ -74,7 +74,7 @@ def test_video_items_from_files_frames_strings_and_dicts(tmp_path):
 @pytest.mark.parametrize(("given", "message"), [
     (Video([]), "at least one frame"),
     (Video([Image.new("RGB", (8, 8)), "frame.png"]), "video frame #1 must be a PIL image"),
-    (Video(frames(1, (8, 8)) + frames(1, (9, 8))), "must all have one size"),
+    (Video([*frames(1, (8, 8)), *frames(1, (9, 8))]), "must all have one size"),
     (Video(frames(2), fps=0), "fps must be a positive number"),
     (Video("missing.mp4"), "video file not found: missing.mp4"),
     (Video(42), "a video must be a video file path or a list of PIL frames"),
@@ -89,7 +89,7 @@ def test_bad_videos_are_named(given, message):
 def test_a_corrupt_video_file_is_named(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42 but nothing else")
-    with pytest.raises(InputError, match="corrupt or unreadable video .*broken.mp4"):
+    with pytest.raises(InputError, match=r"corrupt or unreadable video .*broken\.mp4"):
         to_item(bad, 3)
 
 

@@ -24,6 +24,7 @@ _EXPORTS = {
     "UnretError": "unret.errors",
     "Item": "unret.items",
     "Text": "unret.items",
+    "Video": "unret.items",
     "Prompt": "unret.prompts",
     "PromptSet": "unret.prompts",
     "UnifiedRetriever": "unret.retriever",
@@ -32,7 +33,7 @@ _EXPORTS = {
 __all__ = [
     "Code", "ConfigError", "DataFormatError", "Hit", "IndexCorruptError", "InputError", "Item", "ModelMismatchError",
     "NoIndexError", "Prompt", "PromptSet", "ReadOnlyIndexError", "Text", "UnifiedRetriever", "UnretError",
-    "__version__",
+    "Video", "__version__",
 ]
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
         UnretError,
     )
     from unret.index import Hit
-    from unret.items import Code, Item, Text
+    from unret.items import Code, Item, Text, Video
     from unret.prompts import Prompt, PromptSet
     from unret.retriever import UnifiedRetriever
 

@@ -29,7 +29,7 @@ def client_and_files(tiny_vl_path, tmp_path_factory):
     from unret.serve.service import SearchService
 
     root = tmp_path_factory.mktemp("served")
-    red_first = [Image.new("RGB", (300, 200), (220, 20, 20))] + frames(3, (300, 200), seed=1)  # a flat first frame
+    red_first = [Image.new("RGB", (300, 200), (220, 20, 20)), *frames(3, (300, 200), seed=1)]  # a flat first frame
     clip = write_video(root / "clip.mp4", red_first, fps=2)
     r = UnifiedRetriever.from_pretrained(tiny_vl_path)
     r.add(["a text about boats", Video(clip), Video(frames(4, seed=2))], ids=["text", "clip", "memory"])
