@@ -105,3 +105,14 @@ def test_index_and_search_videos(tiny_vl_path, clip_file, tmp_path):
     assert hit.id == "clip" and hit.metadata["source"] == str(path)
     np.testing.assert_allclose(again.index.vectors(["clip"]), r.encode_documents(Video(path)).numpy()[None],
                                atol=1e-3)
+
+
+def test_qwen3_vl_refuses_videos_by_name_until_its_timestamps_are_supported():
+    """Qwen3-VL interleaves "<t seconds>" text with each temporal patch of a clip; unret does not lay that
+    out yet, so it refuses rather than embed a clip the way the model was never trained on."""
+    from unret.testing import tiny_qwen3_vl_path
+
+    r = UnifiedRetriever.from_pretrained(tiny_qwen3_vl_path())
+    assert "video" not in r.backbone.modalities and "image" in r.backbone.modalities
+    with pytest.raises(InputError, match=r"input #0: .* cannot embed video items"):
+        r.encode_documents([Video(frames(2))])
