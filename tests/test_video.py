@@ -48,10 +48,11 @@ def test_a_lossless_file_reads_back_the_frames_written(tmp_path):
     path = write_video(tmp_path / "clip.mp4", clip, fps=10)
     info = probe(path)
     assert (info.frames, info.fps, info.width, info.height) == (30, 10.0, 84, 56)
-    got, rate = read_frames(path, Sampling())
+    clip_read = read_frames(path, Sampling())
     idx = expected_indices(30, 10.0)
-    assert len(got) == len(idx) == 6 and rate == pytest.approx(6 / 30 * 10)
-    for frame, i in zip(got, idx, strict=True):
+    assert len(clip_read.frames) == len(idx) == 6 and clip_read.fps == pytest.approx(6 / 30 * 10)
+    assert clip_read.times == pytest.approx([i / 10 for i in idx])
+    for frame, i in zip(clip_read.frames, idx, strict=True):
         np.testing.assert_array_equal(np.asarray(frame), np.asarray(clip[i]))
     np.testing.assert_array_equal(np.asarray(first_frame(path)), np.asarray(clip[0]))
 
@@ -67,8 +68,9 @@ def test_video_items_from_files_frames_strings_and_dicts(tmp_path):
     assert to_item({"video": frames(2), "fps": 4}).fps == 4.0
     items, single = to_items(Video(frames(2)))
     assert single and items[0].modality == "video"
-    loaded, rate = to_item(Video(frames(3))).load_video()
-    assert len(loaded) == 3 and rate == 2.0  # qwen-vl-utils' rate for frames given without one
+    loaded = to_item(Video(frames(3))).load_video()
+    assert len(loaded.frames) == 3 and loaded.fps == 2.0  # qwen-vl-utils' rate for frames given without one
+    assert loaded.times == [0.0, 0.5, 1.0]
 
 
 @pytest.mark.parametrize(("given", "message"), [

@@ -132,18 +132,19 @@ class Item:
     def has_video(self) -> bool:
         return self.video is not None
 
-    def load_video(self, position: int | None = None, sampling: Any = None) -> tuple[list[Image.Image], float]:
-        """The video's frames as upright RGB images and their rate (frames per second).
+    def load_video(self, position: int | None = None, sampling: Any = None) -> Any:
+        """The video's frames as upright RGB images, their rate and times (a `unret.video.Clip`).
 
         A file is sampled as ``sampling`` (a `unret.video.Sampling`) says; a corrupt or unreadable file
         raises `InputError` naming it. Frames given as a list are returned as they are.
         """
         if self.video is None:
             raise _bad(position, f"{self.modality} item has no video")
-        if not isinstance(self.video, Path):
-            return [_to_rgb(frame) for frame in self.video], self.fps or _default_fps()
-        from unret.video import Sampling, VideoReadError, read_frames
+        from unret.video import FPS, Clip, Sampling, VideoReadError, read_frames
 
+        if not isinstance(self.video, Path):
+            fps = self.fps or FPS
+            return Clip([_to_rgb(frame) for frame in self.video], fps, [i / fps for i in range(len(self.video))])
         try:
             return read_frames(self.video, sampling or Sampling())
         except FileNotFoundError:
@@ -237,12 +238,6 @@ def _image_item(image: Any, text: str | None, position: int | None, source: str 
             raise _bad(position, f"corrupt or unreadable image {image}: {exc}") from None
         return Item(modality, text=text, image=path, source=source or str(path), size=size)
     raise _bad(position, f"image must be a PIL image or a path, got {type(image).__name__}")
-
-
-def _default_fps() -> float:
-    from unret.video import FPS
-
-    return FPS
 
 
 def _video_item(video: Any, fps: Any, position: int | None, source: str | None = None) -> Item:

@@ -44,6 +44,15 @@ class VideoInfo:
 
 
 @dataclass(frozen=True)
+class Clip:
+    """Frames a model reads: RGB images, their rate (frames per second kept) and each frame's time (s)."""
+
+    frames: list[Image.Image]
+    fps: float
+    times: list[float]
+
+
+@dataclass(frozen=True)
 class Sampling:
     """How many frames of a clip a model reads: ``fps`` per second within ``[min_frames, max_frames]``, or
     exactly ``nframes`` (qwen-vl-utils' two modes)."""
@@ -116,8 +125,8 @@ def sample_indices(total_frames: int, video_fps: float, sampling: Sampling) -> l
     return np.linspace(0, total_frames - 1, count).round().astype(int).tolist()
 
 
-def read_frames(path: str | Path, sampling: Sampling) -> tuple[list[Image.Image], float]:
-    """The sampled frames of a video file as RGB images, and their rate (frames per second of the clip)."""
+def read_frames(path: str | Path, sampling: Sampling) -> Clip:
+    """The sampled frames of a video file as RGB images, their rate and times (seconds into the file)."""
     info = probe(path)
     indices = sample_indices(info.frames, info.fps, sampling)
     wanted, frames = set(indices), {}
@@ -135,7 +144,7 @@ def read_frames(path: str | Path, sampling: Sampling) -> tuple[list[Image.Image]
     # A stream shorter than its header says: repeat the last frame decoded, as a reader padding the clip would.
     last = frames[max(frames)]
     kept = [frames.get(i, last) for i in indices]
-    return kept, len(indices) / info.frames * info.fps
+    return Clip(kept, len(indices) / info.frames * info.fps, [i / info.fps for i in indices])
 
 
 def video_item(video: Any, fps: Any, position: int | None, source: str | None = None) -> Item:

@@ -107,12 +107,20 @@ def test_index_and_search_videos(tiny_vl_path, clip_file, tmp_path):
                                atol=1e-3)
 
 
-def test_qwen3_vl_refuses_videos_by_name_until_its_timestamps_are_supported():
-    """Qwen3-VL interleaves "<t seconds>" text with each temporal patch of a clip; unret does not lay that
-    out yet, so it refuses rather than embed a clip the way the model was never trained on."""
+def test_qwen3_vl_lays_a_clip_out_as_timestamped_patches(clip_file):
+    """Qwen3-VL times a clip by text: "<t seconds><|vision_start|>pads<|vision_end|>" per temporal patch, t the
+    mean time of its two frames (transformers' Qwen3-VL processor), with no wrapper around the whole clip."""
     from unret.testing import tiny_qwen3_vl_path
 
+    path, _ = clip_file
     r = UnifiedRetriever.from_pretrained(tiny_qwen3_vl_path())
-    assert "video" not in r.backbone.modalities and "image" in r.backbone.modalities
-    with pytest.raises(InputError, match=r"input #0: .* cannot embed video items"):
-        r.encode_documents([Video(frames(2))])
+    batch = r.backbone.prepare([to_item(Video(path))])
+    text = r.backbone.processor.tokenizer.decode(batch["input_ids"][0]).replace("<|video_pad|>", "")
+    times = [i / 10 for i in expected_indices(30, 10.0)]  # 6 frames of 30 at 10 fps
+    pairs = zip(times[::2], times[1::2], strict=True)
+    patches = "".join(f"<{(a + b) / 2:.1f} seconds><|vision_start|><|vision_end|>" for a, b in pairs)
+    assert patches in text and "<|vision_start|><|vision_start|>" not in text
+    inputs = [Video(path), "a text", random_image(64, 64), Video(frames(3, (64, 48), seed=6), fps=1.0)]
+    together = r.encode_documents(inputs, batch_size=len(inputs))
+    for i, item in enumerate(inputs):
+        torch.testing.assert_close(together[i], r.encode_documents([item], batch_size=1)[0], atol=TOL, rtol=0)

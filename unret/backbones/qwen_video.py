@@ -54,26 +54,47 @@ class VideoSettings:
                 "video_max_pixels": self.max_pixels}
 
 
-def video_inputs(video_processor: Any, items: Sequence[Item], positions: Sequence[int],
-                 settings: VideoSettings) -> tuple[dict[str, torch.Tensor], list[int]]:
-    """The processor inputs for the videos among ``items`` (in order) and each video's number of tokens."""
-    clips, rates = [], []
+def video_inputs(processor: Any, items: Sequence[Item], positions: Sequence[int], settings: VideoSettings,
+                 timestamps: bool = False) -> tuple[dict[str, torch.Tensor], list[int | list[int]]]:
+    """The processor inputs for the videos among ``items`` (in order) and what fills each video's slot.
+
+    The fill is a number of ``<|video_pad|>`` tokens (Qwen2-VL, Qwen2.5-VL), or with ``timestamps`` (Qwen3-VL)
+    the token ids of every temporal patch as ``<t seconds><|vision_start|>pads<|vision_end|>``, t the mean
+    time of its frames, as transformers' Qwen3-VL processor lays a clip out.
+    """
+    clips = []
     sampling = settings.sampling()
     for item, position in zip(items, positions, strict=True):
         if item.has_video:
-            frames, rate = item.load_video(position, sampling)
-            clips.append(frames)
-            rates.append(rate)
+            clips.append(item.load_video(position, sampling))
     if not clips:
         return {}, []
-    out = video_processor(videos=clips, do_sample_frames=False, do_resize=True, cap_pixels_per_frame=True,
-                          size={"shortest_edge": settings.min_pixels, "longest_edge": settings.max_pixels},
-                          return_tensors="pt")
+    video_processor = processor.video_processor
+    out = video_processor(videos=[clip.frames for clip in clips], do_sample_frames=False, do_resize=True,
+                          cap_pixels_per_frame=True, return_tensors="pt",
+                          size={"shortest_edge": settings.min_pixels, "longest_edge": settings.max_pixels})
     grid = out["video_grid_thw"]  # (num_videos, 3): temporal patches, height and width in patches
     temporal_patch = video_processor.temporal_patch_size
     batch = {
         "pixel_values_videos": out["pixel_values_videos"],  # (total_patches, channels * patch_volume)
         "video_grid_thw": grid,
-        "second_per_grid_ts": torch.tensor([temporal_patch / rate for rate in rates], dtype=torch.float32),
+        "second_per_grid_ts": torch.tensor([temporal_patch / clip.fps for clip in clips], dtype=torch.float32),
     }
-    return batch, (grid.prod(-1) // video_processor.merge_size**2).tolist()
+    per_patch = (grid[:, 1:].prod(-1) // video_processor.merge_size**2).tolist()  # tokens per temporal patch
+    if not timestamps:
+        return batch, [n * int(t) for n, t in zip(per_patch, grid[:, 0].tolist(), strict=True)]
+    return batch, [_timestamped(processor, clip.times, n, temporal_patch) for clip, n in zip(clips, per_patch,
+                                                                                            strict=True)]
+
+
+def _timestamped(processor: Any, times: list[float], tokens_per_patch: int, temporal_patch: int) -> list[int]:
+    times = times + [times[-1]] * (-len(times) % temporal_patch)  # the last frame repeats, as in patchify
+    tokenizer = processor.tokenizer
+    start = tokenizer.convert_tokens_to_ids(getattr(processor, "vision_start_token", "<|vision_start|>"))
+    end = tokenizer.convert_tokens_to_ids(getattr(processor, "vision_end_token", "<|vision_end|>"))
+    ids: list[int] = []
+    for k in range(0, len(times), temporal_patch):
+        seconds = (times[k] + times[k + temporal_patch - 1]) / 2
+        ids += tokenizer(f"<{seconds:.1f} seconds>", add_special_tokens=False)["input_ids"]
+        ids += [start, *([processor.video_token_id] * tokens_per_patch), end]
+    return ids

@@ -70,6 +70,8 @@ class QwenVLBackbone(Backbone):
         self.merge_size = image_processor.merge_size
         self.padding_side = padding_side
         tokenizer = processor.tokenizer
+        # Qwen3-VL times a clip by "<t seconds>" text before each temporal patch, not by its mRoPE positions.
+        self.timestamps = getattr(model.config, "model_type", "") == "qwen3_vl"
         vision_start = getattr(processor, "vision_start_token", "<|vision_start|>")
         vision_end = getattr(processor, "vision_end_token", "<|vision_end|>")
         self.prompt_tokenizer = PromptTokenizer(
@@ -79,12 +81,11 @@ class QwenVLBackbone(Backbone):
             image_token=processor.image_token,
             video_placeholder=f"{vision_start}{processor.video_token}{vision_end}",
             video_token=processor.video_token,
+            video_wrapper=(vision_start, vision_end) if self.timestamps else None,
         )
         self.image_token_id = processor.image_token_id
         self.video_token_id = processor.video_token_id
         self.video = VideoSettings.for_processor(processor.video_processor, **video)
-        if getattr(model.config, "model_type", "") == "qwen3_vl":  # its clips interleave timestamps: not yet
-            self.modalities = type(self).modalities - {"video"}
         self.recipe: str | None = None
 
     @classmethod
@@ -164,8 +165,9 @@ class QwenVLBackbone(Backbone):
         self.check_modalities(items, positions)
         items = self.load_images(items, positions)  # a no-op for items encode_items already loaded
         images = [item.image for item in items if item.has_image]
-        batch, tokens_per_video = video_inputs(self.processor.video_processor, items,
-                                               positions if positions is not None else range(len(items)), self.video)
+        batch, tokens_per_video = video_inputs(self.processor, items,
+                                               positions if positions is not None else range(len(items)), self.video,
+                                               timestamps=self.timestamps)
         tokens_per_image: list[int] = []
         if images:
             vision = self.processor.image_processor(images=images, do_resize=False, return_tensors="pt")

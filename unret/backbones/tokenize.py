@@ -56,13 +56,15 @@ class PromptTokenizer:
 
     def __init__(self, tokenizer, chat_renderer=None, image_placeholder: str | None = None,
                  image_token: str | None = None, video_placeholder: str | None = None,
-                 video_token: str | None = None):
+                 video_token: str | None = None, video_wrapper: tuple[str, str] | None = None):
         self.tokenizer = tokenizer
         self._render_chat = chat_renderer or tokenizer.apply_chat_template
         self.image_placeholder = image_placeholder
         self.image_token_id = tokenizer.convert_tokens_to_ids(image_token) if image_token else None
         self.video_placeholder = video_placeholder
         self.video_token_id = tokenizer.convert_tokens_to_ids(video_token) if video_token else None
+        # Tokens around a video's slot that its fill brings itself (Qwen3-VL wraps each timestamped patch).
+        self.video_wrapper = tuple(tokenizer.convert_tokens_to_ids(t) for t in video_wrapper) if video_wrapper else None
         specials = sorted(
             {t.content for t in tokenizer.added_tokens_decoder.values() if t.special}
             | set(tokenizer.all_special_tokens),
@@ -154,6 +156,10 @@ class PromptTokenizer:
             raise ValueError("the chat template must place exactly one image placeholder per image")
         if sum(p is VIDEO for p in raw) != int(has_video):
             raise ValueError("the chat template must place exactly one video placeholder per video")
+        if has_video and self.video_wrapper is not None:
+            at = raw.index(VIDEO)
+            if 0 < at < len(raw) - 1 and (raw[at - 1], raw[at + 1]) == self.video_wrapper:
+                raw = [*raw[: at - 1], VIDEO, *raw[at + 2 :]]
         # Encoders (BERT) get their [CLS]/[SEP] from the tokenizer: their prompts are one text run.
         add_special = self._adds_special_tokens and len(raw) == 1 and isinstance(raw[0], str)
         parts: list = []
@@ -171,9 +177,13 @@ class PromptTokenizer:
     def _encode_run(self, run: str, add_special_tokens: bool) -> list[int]:
         return self._tokenize([run], add_special_tokens)[0]
 
-    def encode_many(self, layouts: list[Layout], texts: list[str | None], num_image_tokens: list[int],
+    def encode_many(self, layouts: list[Layout], texts: list[str | None], num_image_tokens: list,
                     max_length: int | None = None) -> list[list[int]]:
-        """Input ids for a batch of items: every content run is tokenized in one batched call."""
+        """Input ids for a batch of items: every content run is tokenized in one batched call.
+
+        ``num_image_tokens[i]`` is the number of placeholder tokens of item i's image or video, or for a
+        video the list of ids that fills its slot (Qwen3-VL's timestamped patches).
+        """
         if max_length is not None:  # never tokenize megabytes to keep a few hundred tokens
             texts = [t[: max_length * _MAX_CHARS_PER_TOKEN] if t else t for t in texts]
         runs: dict[bool, list[tuple[int, str]]] = {False: [], True: []}
@@ -213,13 +223,14 @@ class PromptTokenizer:
         run = layout.content_run
         return [] if run is None else self._encode_run(run.replace(SENTINEL, text), layout.add_special_tokens)
 
-    def _assemble(self, layout: Layout, content_ids: list[int], num_image_tokens: int) -> list[int]:
+    def _assemble(self, layout: Layout, content_ids: list[int], num_image_tokens: int | list[int]) -> list[int]:
         ids: list[int] = []
         for part in layout.parts:
             if part is IMAGE:
                 ids.extend([self.image_token_id] * num_image_tokens)
-            elif part is VIDEO:  # an item holds an image or a video: the count is its vision tokens
-                ids.extend([self.video_token_id] * num_image_tokens)
+            elif part is VIDEO:  # an item holds an image or a video: a count of pads, or the clip's own ids
+                ids.extend(num_image_tokens if isinstance(num_image_tokens, list)
+                           else [self.video_token_id] * num_image_tokens)
             elif isinstance(part, str):
                 ids.extend(content_ids)
             else:
