@@ -1,11 +1,12 @@
-"""Videos for Qwen2-VL / Qwen2.5-VL: sampled frames → ``pixel_values_videos``, ``video_grid_thw`` and the
-seconds per temporal patch that space Qwen2.5-VL's temporal positions (its mRoPE, ``second_per_grid_ts``).
+"""Videos for Qwen-VL: sampled frames → ``pixel_values_videos``, ``video_grid_thw`` and the clip's time.
 
-A clip is one user turn ``<|vision_start|><|video_pad|><|vision_end|>``: frames are sampled as qwen-vl-utils
-samples them (`unret.video`), then the checkpoint's own video processor resizes them once within the video
-pixel budget (per frame ``min_pixels``..``max_pixels``, capped so the clip fits the model's context as
-qwen-vl-utils caps it), normalises them and groups every two frames into one temporal patch. Frames given as
-a list are read as they are, as qwen-vl-utils and sentence-transformers read them.
+A clip sits in one user turn where the chat template puts ``<|vision_start|><|video_pad|><|vision_end|>``:
+frames are sampled as qwen-vl-utils samples them (`unret.video`), then the checkpoint's own video processor
+resizes them once within the video pixel budget (per frame ``min_pixels``..``max_pixels``, capped so the clip
+fits the model's context as qwen-vl-utils caps it), normalises them and groups every two frames into one
+temporal patch. Frames given as a list are read as they are, as qwen-vl-utils reads them. Time reaches
+Qwen2.5-VL as the seconds per temporal patch that space its mRoPE temporal positions
+(``second_per_grid_ts``), and Qwen3-VL as ``<t seconds>`` text before each patch.
 """
 
 from __future__ import annotations
