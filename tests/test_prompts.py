@@ -6,7 +6,7 @@ import pytest
 
 from unret.prompts import CONTENT, PRESETS, ROLES, TASKS, Prompt, PromptSet, get_prompt_set
 
-MODALITIES = ("text", "code", "image", "image+text")
+MODALITIES = ("text", "code", "image", "image+text", "video")
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -37,6 +37,15 @@ def test_presets_follow_their_recipes():
     assert PRESETS["plain"].resolve("document", "image").template == ""
 
 
+def test_videos_have_their_own_wording_and_older_sets_read_them_as_images():
+    video = PRESETS["oneword"].resolve("document", "video")
+    assert video.template.startswith("Use one word to represent the video") and video.chat
+    older = PromptSet("older", {("query", "image"): Prompt("Query: ", append_eos=True)})
+    assert older.resolve("query", "video") == older.resolve("query", "image")
+    with pytest.raises(ValueError, match="has no prompt for a video document"):
+        older.resolve("document", "video")
+
+
 def test_with_instruction_without_one_is_the_same_prompt():
     prompt = Prompt("Q: " + CONTENT)
     assert prompt.with_instruction(None) is prompt and prompt.with_instruction("") is prompt
@@ -48,8 +57,8 @@ def test_bad_names_are_clear_errors():
         preset.resolve("query", "text", task="nope")
     with pytest.raises(ValueError, match="role must be one of"):
         preset.resolve("passage", "text")
-    with pytest.raises(ValueError, match="has no prompt for a video query"):
-        preset.resolve("query", "video")
+    with pytest.raises(ValueError, match="has no prompt for a audio query"):
+        preset.resolve("query", "audio")
     with pytest.raises(ValueError, match="unknown prompt preset 'fancy'"):
         get_prompt_set("fancy")
     with pytest.raises(TypeError, match="prompts must be a preset name"):

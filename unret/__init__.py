@@ -25,6 +25,7 @@ _EXPORTS = {
     "UnretError": "unret.errors",
     "Item": "unret.items",
     "Text": "unret.items",
+    "Video": "unret.items",
     "Prompt": "unret.prompts",
     "PromptSet": "unret.prompts",
     "UnifiedRetriever": "unret.retriever",
@@ -33,8 +34,7 @@ _EXPORTS = {
 __all__ = [
     "Code", "ConfigError", "DataFormatError", "Hit", "IndexCorruptError", "IndexLockedError", "InputError", "Item",
     "ModelMismatchError", "NoIndexError", "Prompt", "PromptSet", "ReadOnlyIndexError", "Text", "UnifiedRetriever",
-    "UnretError",
-    "__version__",
+    "UnretError", "Video", "__version__",
 ]
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
         UnretError,
     )
     from unret.index import Hit
-    from unret.items import Code, Item, Text
+    from unret.items import Code, Item, Text, Video
     from unret.prompts import Prompt, PromptSet
     from unret.retriever import UnifiedRetriever
 

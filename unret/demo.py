@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import resource
+import sys
 import textwrap
 import time
 from dataclasses import dataclass
@@ -158,6 +159,13 @@ def _expected_id(expected: str) -> str:
 
 def run(model: str | None = None, device: str | None = None, k: int = 3) -> dict[str, float]:
     """Index the demo corpus, run the queries, print result tables; returns hit rates per query kind."""
+    from unret.install import InstallError, cpu_hint, cuda_build_without_gpu, pair_problem
+
+    problem = pair_problem()  # before the imports it would break deep inside transformers
+    if problem is not None:
+        raise InstallError(problem)
+    if device in (None, "cpu") and cuda_build_without_gpu():
+        print(cpu_hint(), file=sys.stderr)
     from unret.retriever import UnifiedRetriever
 
     name, note = choose_model(model)

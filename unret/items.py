@@ -5,12 +5,14 @@ only place that guesses what a user meant. The rules, in order:
 
 * an ``Item`` is kept as it is; ``Code(...)`` is code; ``Text(...)`` is text, even if it looks like a path;
 * a ``PIL.Image.Image`` is an image; a ``(image, text)`` tuple is an image with text;
-* a ``pathlib.Path`` is a file: images by extension, code by extension (with its language), anything else
-  is read as text;
-* a ``str`` that is a single token ending in a known image/code/document extension is a file path
+* ``Video(path_or_frames, fps=…)`` is a video: a video file, or a list of PIL frames taken ``fps`` times a
+  second (default 2, qwen-vl-utils' default);
+* a ``pathlib.Path`` is a file: images, videos and code by extension (code with its language), anything
+  else is read as text;
+* a ``str`` that is a single token ending in a known image/video/code/document extension is a file path
   (it must exist); any other ``str`` is text;
 * a ``dict`` uses the training-data keys: ``{"text": …}``, ``{"code": …, "language": …}``,
-  ``{"image": path-or-PIL, "text": …}``.
+  ``{"image": path-or-PIL, "text": …}``, ``{"video": path-or-frames, "fps": …}``.
 
 Bad input raises `InputError` naming the input's position and what is wrong with it.
 
@@ -22,7 +24,7 @@ million, and what `unret.formats` reads records into and writes records from.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,10 +34,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from unret.errors import InputError
 
-Modality = Literal["text", "code", "image", "image+text"]
-MODALITIES: tuple[str, ...] = ("text", "code", "image", "image+text")
+Modality = Literal["text", "code", "image", "image+text", "video"]
+MODALITIES: tuple[str, ...] = ("text", "code", "image", "image+text", "video")
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff"})
+VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg"})
 CODE_LANGUAGES: dict[str, str] = {
     ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript", ".jsx": "javascript",
     ".ts": "typescript", ".tsx": "typescript", ".java": "java", ".kt": "kotlin", ".scala": "scala",
@@ -62,6 +65,19 @@ class Text:
     """Marks a string as text even when it looks like a file path (``Text("setup.py")``)."""
 
     text: str
+
+
+@dataclass(frozen=True, eq=False)
+class Video:
+    """Marks a video: a video file path, or a list of PIL frames taken ``fps`` times a second.
+
+    A file is sampled when it is embedded (the model's ``video_fps`` / ``video_max_frames`` settings, as
+    qwen-vl-utils samples); frames given as a list are all read, as qwen-vl-utils and sentence-transformers
+    read them. ``fps`` of a file is ignored: the file says its own rate.
+    """
+
+    source: str | Path | Sequence[Image.Image]
+    fps: float | None = None
 
 
 ItemSpec = Text | Code | Path | tuple[Path, str]
@@ -91,11 +107,12 @@ def spec_text(spec: ItemSpec) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Item:
-    """One normalised input: text, code, an image, or an image with text.
+    """One normalised input: text, code, an image, an image with text, or a video.
 
     ``image`` is a ``PIL.Image.Image`` or a path that is decoded only when the item is embedded, so large
-    corpora of image paths cost no memory up front. ``source`` records where the item came from (a file
-    path) for error messages and index metadata.
+    corpora of image paths cost no memory up front; ``video`` likewise is a video file path or a tuple of
+    frames (``fps``: their rate). ``source`` records where the item came from (a file path) for error
+    messages and index metadata.
     """
 
     modality: Modality
@@ -103,11 +120,37 @@ class Item:
     image: Image.Image | Path | None = None
     language: str | None = None
     source: str | None = None
-    size: tuple[int, int] | None = field(default=None, repr=False)  # (width, height) of the image
+    size: tuple[int, int] | None = field(default=None, repr=False)  # (width, height) of the image / frames
+    video: Path | tuple[Image.Image, ...] | None = field(default=None, repr=False)
+    fps: float | None = None  # frames per second of a video given as frames
 
     @property
     def has_image(self) -> bool:
         return self.image is not None
+
+    @property
+    def has_video(self) -> bool:
+        return self.video is not None
+
+    def load_video(self, position: int | None = None, sampling: Any = None) -> Any:
+        """The video's frames as upright RGB images, their rate and times (a `unret.video.Clip`).
+
+        A file is sampled as ``sampling`` (a `unret.video.Sampling`) says; a corrupt or unreadable file
+        raises `InputError` naming it. Frames given as a list are returned as they are.
+        """
+        if self.video is None:
+            raise _bad(position, f"{self.modality} item has no video")
+        from unret.video import FPS, Clip, Sampling, VideoReadError, read_frames
+
+        if not isinstance(self.video, Path):
+            fps = self.fps or FPS
+            return Clip([_to_rgb(frame) for frame in self.video], fps, [i / fps for i in range(len(self.video))])
+        try:
+            return read_frames(self.video, sampling or Sampling())
+        except FileNotFoundError:
+            raise _bad(position, f"video file not found: {self.video}") from None
+        except VideoReadError as exc:
+            raise _bad(position, f"corrupt or unreadable video {self.video}: {exc}") from None
 
     def load_image(self, position: int | None = None,
                    fit: Callable[[int, int], tuple[int, int] | None] | None = None) -> Image.Image:
@@ -136,7 +179,7 @@ class Item:
         """A cheap token-count estimate used to sort inputs into similar-length batches."""
         n = len(self.text) // 4 if self.text else 0
         if self.size is not None:
-            n += (self.size[0] * self.size[1]) // (28 * 28)
+            n += (self.size[0] * self.size[1]) // (28 * 28) * (2 if self.has_video else 1)  # >= 2 temporal patches
         return n
 
 
@@ -197,10 +240,18 @@ def _image_item(image: Any, text: str | None, position: int | None, source: str 
     raise _bad(position, f"image must be a PIL image or a path, got {type(image).__name__}")
 
 
+def _video_item(video: Any, fps: Any, position: int | None, source: str | None = None) -> Item:
+    from unret.video import video_item  # PyAV is imported only when videos are given
+
+    return video_item(video, fps, position, source)
+
+
 def _file_item(path: Path, position: int | None) -> Item:
     suffix = path.suffix.lower()
     if suffix in IMAGE_EXTENSIONS:
         return _image_item(path, None, position)
+    if suffix in VIDEO_EXTENSIONS:
+        return _video_item(path, None, position)
     if not path.is_file():
         raise _bad(position, f"file not found: {path}")
     try:
@@ -232,7 +283,7 @@ def looks_like_path(text: str) -> bool:
     if len(text) > 4096 or not _PATH_LIKE.match(text):
         return False
     suffix = Path(text).suffix.lower()
-    return suffix in IMAGE_EXTENSIONS or suffix in CODE_LANGUAGES or suffix in TEXT_EXTENSIONS
+    return any(suffix in known for known in (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, CODE_LANGUAGES, TEXT_EXTENSIONS))
 
 
 def to_item(obj: Any, position: int | None = None) -> Item:
@@ -243,6 +294,8 @@ def to_item(obj: Any, position: int | None = None) -> Item:
         return Item("code", text=_check_text(obj.text, position, "code"), language=obj.language)
     if isinstance(obj, Text):
         return Item("text", text=_check_text(obj.text, position))
+    if isinstance(obj, Video):
+        return _video_item(obj.source, obj.fps, position)
     if isinstance(obj, Image.Image):
         return _image_item(obj, None, position)
     if isinstance(obj, Path):
@@ -261,14 +314,18 @@ def to_item(obj: Any, position: int | None = None) -> Item:
     raise _bad(
         position,
         f"cannot embed an object of type {type(obj).__name__}; pass a str, Code(...), "
-        "a PIL image, an image/code/text file path, an (image, text) tuple or a dict"
+        "a PIL image, Video(...), an image/video/code/text file path, an (image, text) tuple or a dict"
     )
 
 
 def _dict_item(obj: dict, position: int | None) -> Item:
-    unknown = set(obj) - {"text", "code", "language", "image", "source"}
+    unknown = set(obj) - {"text", "code", "language", "image", "video", "fps", "source"}
     if unknown:
         raise _bad(position, f"unknown keys {sorted(unknown)} in {obj!r}")
+    if "video" in obj:
+        if "text" in obj or "image" in obj:
+            raise _bad(position, "a video item takes no 'text' or 'image' (video with text is not supported)")
+        return _video_item(obj["video"], obj.get("fps"), position, source=obj.get("source"))
     if "image" in obj:
         return _image_item(obj["image"], obj.get("text"), position, source=obj.get("source"))
     if "code" in obj:
@@ -276,7 +333,7 @@ def _dict_item(obj: dict, position: int | None) -> Item:
         return Item("code", text=code, language=obj.get("language"), source=obj.get("source"))
     if "text" in obj:
         return Item("text", text=_check_text(obj["text"], position), source=obj.get("source"))
-    raise _bad(position, f"dict input needs a 'text', 'code' or 'image' key, got {obj!r}")
+    raise _bad(position, f"dict input needs a 'text', 'code', 'image' or 'video' key, got {obj!r}")
 
 
 def _is_image_text_pair(obj: Any) -> bool:
@@ -287,7 +344,7 @@ def _is_image_text_pair(obj: Any) -> bool:
 
 def to_items(inputs: Iterable[Any] | Any) -> tuple[list[Item], bool]:
     """Normalise a single input or an iterable of inputs; returns (items, was_single)."""
-    single_types = (str, Item, Code, Text, Image.Image, Path, dict)
+    single_types = (str, Item, Code, Text, Video, Image.Image, Path, dict)
     if isinstance(inputs, single_types) or _is_image_text_pair(inputs) or not isinstance(inputs, Iterable):
         return [to_item(inputs, 0)], True
     items = [to_item(obj, i) for i, obj in enumerate(inputs)]

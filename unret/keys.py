@@ -1,8 +1,8 @@
 """Content keys: the one rule for "these inputs embed the same", used by every cache and fingerprint.
 
-An input's key hashes what decides its vector: modality, language, text and the image's *content*
-(file bytes, or mode, size and pixels for an in-memory image), never its path or timestamp, so a copied
-file still hits and an edited one never does. Fields are length-prefixed before hashing, so
+An input's key hashes what decides its vector: modality, language, text and the image's or video's
+*content* (file bytes, or mode, size and pixels for in-memory images and frames), never its path or
+timestamp, so a copied file still hits and an edited one never does. Fields are length-prefixed before hashing, so
 ``("ab", "c")`` and ``("a", "bc")`` differ. The embedding cache of frozen backbones
 (`unret.backbones.cache`) keys items this way, and evaluation keys whole corpora this way.
 """
@@ -57,6 +57,18 @@ def image_digest(image: Image.Image | str | os.PathLike | None) -> str:
     return file_digest(image)
 
 
+def video_digest(video: Path | tuple[Image.Image, ...] | None, fps: float | None = None) -> str:
+    """The content hash of a video ('' for none): file bytes, or every frame's pixels and their rate."""
+    if video is None:
+        return ""
+    if isinstance(video, (str, os.PathLike)):
+        return file_digest(video)
+    h = hashlib.sha256(_frame(repr(fps)))
+    for frame in video:
+        h.update(image_digest(frame).encode())
+    return h.hexdigest()
+
+
 def _content(modality: str, language: str | None, text: str | None, image: str) -> bytes:
     return b"".join(_frame(part) for part in (modality, language or "", text or "", image))
 
@@ -64,7 +76,8 @@ def _content(modality: str, language: str | None, text: str | None, image: str) 
 def item_key(item: Item, context: Iterable[str | None] = ()) -> str:
     """The key of one item as embedded under ``context`` (e.g. role and instruction)."""
     h = hashlib.sha256(b"".join(_frame(c or "") for c in context))
-    h.update(_content(item.modality, item.language, item.text, image_digest(item.image)))
+    media = image_digest(item.image) if item.video is None else video_digest(item.video, item.fps)
+    h.update(_content(item.modality, item.language, item.text, media))
     return h.hexdigest()
 
 

@@ -116,10 +116,11 @@ class PromptSet:
         """The prompt for one item; ``instruction`` (or the named ``task``'s) is added to queries only."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, got {role!r}")
-        try:
-            prompt = self.prompts[(role, modality)]
-        except KeyError:
-            raise ValueError(f"prompt set {self.name!r} has no prompt for a {modality} {role}") from None
+        prompt = self.prompts.get((role, modality))
+        if prompt is None and modality == "video":  # sets written before videos (recipes, saved configs)
+            prompt = self.prompts.get((role, "image"))  # read a clip as they read a picture
+        if prompt is None:
+            raise ValueError(f"prompt set {self.name!r} has no prompt for a {modality} {role}")
         if task is not None and instruction is None:
             if task not in self.tasks:
                 raise ValueError(f"unknown task {task!r}; known tasks: {sorted(self.tasks)}")
@@ -155,10 +156,12 @@ PRESETS: dict[str, PromptSet] = {
             ("query", "code"): _oneword("Query", "query"),
             ("query", "image"): _oneword("", "image"),
             ("query", "image+text"): _oneword("Query", "image and query"),
+            ("query", "video"): _oneword("", "video"),
             ("document", "text"): _oneword("Passage", "passage"),
             ("document", "code"): _oneword("Passage", "passage"),
             ("document", "image"): _oneword("", "image"),
             ("document", "image+text"): _oneword("Passage", "image and passage"),
+            ("document", "video"): _oneword("", "video"),
         },
     ),
     "supervised": _preset(
@@ -169,13 +172,15 @@ PRESETS: dict[str, PromptSet] = {
             ("query", "image"): Prompt("Query: ", append_eos=True),
             ("query", "image+text"): Prompt("Query: " + CONTENT, append_eos=True),
             ("document", "image"): Prompt("Passage: ", append_eos=True),
+            ("query", "video"): Prompt("Query: ", append_eos=True),
+            ("document", "video"): Prompt("Passage: ", append_eos=True),
             ("document", "image+text"): Prompt("Passage: " + CONTENT, append_eos=True),
         },
     ),
     "plain": _preset(
         "plain",
-        {(r, m): Prompt(CONTENT if m != "image" else "") for r in ROLES for m in ("text", "code", "image",
-                                                                                  "image+text")},
+        {(r, m): Prompt(CONTENT if m not in ("image", "video") else "") for r in ROLES
+         for m in ("text", "code", "image", "image+text", "video")},
     ),
 }
 

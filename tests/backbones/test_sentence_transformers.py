@@ -175,3 +175,45 @@ def test_hub_package_is_read_offline_from_the_cache(monkeypatch, tmp_path, st_qw
     assert package is not None and package.supported and package.chat and package.pooling == "last"
     assert package.prompt_for("query") == QUERY_PROMPT and package.prompt_for("document") == DOC_PROMPT
     assert read_package("someone/not-cached") is None  # offline and absent: not a package, no error
+
+
+def _st_video(clip, fps):
+    meta = {"fps": fps, "total_num_frames": len(clip), "frames_indices": list(range(len(clip)))}
+    return {"video": {"array": clip, "video_metadata": meta}}
+
+
+def test_qwen3_vl_videos_match_sentence_transformers(tmp_path):
+    """Qwen3-VL clips carry "<t seconds>" per temporal patch. Its video processor resamples frames given as a list
+    to 2 a second, so the clips here are at 2 fps: the one input both read alike."""
+    from unret.items import Video
+    from unret.testing import tiny_qwen3_vl_path
+
+    folder = _package(tmp_path / "qwen3vl", tiny_qwen3_vl_path(), {"query": QUERY_PROMPT, "document": ""})
+    reference = SentenceTransformer(str(folder), device="cpu")
+    ours = UnifiedRetriever.from_pretrained(folder)
+    clips = [[_image((64, 64), s) for s in range(4)], [_image((96, 64), 10 + s) for s in range(6)]]
+    want = reference.encode_document([_st_video(c, 2.0) for c in clips] + ["a text"], batch_size=1,
+                                     convert_to_tensor=True)
+    got = ours.encode_documents([Video(c, fps=2.0) for c in clips] + ["a text"], batch_size=3)
+    torch.testing.assert_close(got, want.float(), atol=TOL, rtol=0)
+
+
+def test_videos_match_sentence_transformers(st_qwen25_vl):
+    """The same frames (and rate) through sentence-transformers 6 and unret: one vector, within 1e-4, alone and
+    in a batch with text and an image; frame sizes the video processor resizes included."""
+    from unret.items import Video
+
+    rng = np.random.default_rng(7)
+    reference = SentenceTransformer(str(st_qwen25_vl), device="cpu")
+    ours = UnifiedRetriever.from_pretrained(st_qwen25_vl)
+    clips = [[_image((84, 56), s) for s in range(4)], [_image((90, 61), 10 + s) for s in range(3)]]
+    rates = [2.0, float(rng.choice([1.0, 4.0]))]
+
+    image = _image((56, 56), 20)
+    want = reference.encode_document([_st_video(c, f) for c, f in zip(clips, rates, strict=True)] + ["a text", image],
+                                     batch_size=1, convert_to_tensor=True)
+    got = ours.encode_documents([Video(c, fps=f) for c, f in zip(clips, rates, strict=True)] + ["a text", image],
+                                batch_size=4)
+    torch.testing.assert_close(got, want.float(), atol=TOL, rtol=0)
+    want_q = reference.encode_query([_st_video(clips[0], rates[0])], convert_to_tensor=True)
+    torch.testing.assert_close(ours.encode_queries([Video(clips[0], fps=rates[0])]), want_q.float(), atol=TOL, rtol=0)

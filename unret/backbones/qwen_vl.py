@@ -20,17 +20,22 @@ from typing import Any
 
 import torch
 from PIL import Image
-from transformers import AutoModel, AutoProcessor
-from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from unret.backbones.base import Backbone
 from unret.backbones.peft_adapter import load_model
 from unret.backbones.pooling import POOLING_STRATEGIES, Pooling, normalize, pool
+from unret.backbones.qwen_video import SETTINGS as VIDEO_SETTINGS
+from unret.backbones.qwen_video import VideoSettings, video_inputs
 from unret.backbones.recipes import choose_recipe
 from unret.backbones.registry import register
 from unret.backbones.tokenize import PromptTokenizer, pad_batch
+from unret.install import vision_stack
 from unret.items import Item
 from unret.prompts import PromptSet
+
+with vision_stack():  # a torchvision built for another torch fails here: say so, with the pip command
+    from transformers import AutoModel, AutoProcessor
+    from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 DEFAULT_MAX_LENGTH = 8192
 MAX_ASPECT_RATIO = 200  # transformers' smart_resize refuses images more elongated than this
@@ -49,11 +54,12 @@ def _padded_size(width: int, height: int) -> tuple[int, int]:
 class QwenVLBackbone(Backbone):
     """Qwen2.5-VL encoder (``Qwen2_5_VLModel``); last-token pooling unless its recipe (a package) says mean / cls."""
 
-    modalities = frozenset({"text", "code", "image", "image+text"})
+    modalities = frozenset({"text", "code", "image", "image+text", "video"})
 
     def __init__(self, model, processor, prompts: str | PromptSet = "oneword", max_length: int | None = None,
                  min_pixels: int | None = None, max_pixels: int | None = None, padding_side: str = "left",
-                 pooling: Pooling = "last", query_length: int | None = None, document_length: int | None = None):
+                 pooling: Pooling = "last", query_length: int | None = None, document_length: int | None = None,
+                 **video: Any):
         super().__init__(prompts, max_length or DEFAULT_MAX_LENGTH, query_length, document_length)
         if pooling not in POOLING_STRATEGIES:
             raise ValueError(f"unknown pooling {pooling!r}; choose one of {POOLING_STRATEGIES}")
@@ -69,6 +75,8 @@ class QwenVLBackbone(Backbone):
         self.merge_size = image_processor.merge_size
         self.padding_side = padding_side
         tokenizer = processor.tokenizer
+        # Qwen3-VL times a clip by "<t seconds>" text before each temporal patch, not by its mRoPE positions.
+        self.timestamps = getattr(model.config, "model_type", "") == "qwen3_vl"
         vision_start = getattr(processor, "vision_start_token", "<|vision_start|>")
         vision_end = getattr(processor, "vision_end_token", "<|vision_end|>")
         self.prompt_tokenizer = PromptTokenizer(
@@ -76,8 +84,13 @@ class QwenVLBackbone(Backbone):
             chat_renderer=processor.apply_chat_template,
             image_placeholder=f"{vision_start}{processor.image_token}{vision_end}",
             image_token=processor.image_token,
+            video_placeholder=f"{vision_start}{processor.video_token}{vision_end}",
+            video_token=processor.video_token,
+            video_wrapper=(vision_start, vision_end) if self.timestamps else None,
         )
         self.image_token_id = processor.image_token_id
+        self.video_token_id = processor.video_token_id
+        self.video = VideoSettings.for_processor(processor.video_processor, **video)
         self.recipe: str | None = None
 
     @classmethod
@@ -95,6 +108,7 @@ class QwenVLBackbone(Backbone):
         """
         from unret.backbones.registry import load_config
 
+        video = {k: model_kwargs.pop(k) for k in VIDEO_SETTINGS if k in model_kwargs}
         chosen = choose_recipe(name_or_path, load_config(name_or_path, revision), True, recipe, revision,
                                vision=True, warn=prompts is None)
         # AutoModel maps hub ``…ForConditionalGeneration`` checkpoints to the bare encoder, dropping lm_head.
@@ -103,7 +117,7 @@ class QwenVLBackbone(Backbone):
         processor = AutoProcessor.from_pretrained(name_or_path, revision=revision)
         backbone = cls(model, processor, prompts or chosen.prompts, max_length or chosen.max_length, min_pixels,
                        max_pixels, padding_side or chosen.padding_side or "left", pooling or chosen.pooling,
-                       query_length or chosen.query_length, document_length or chosen.document_length)
+                       query_length or chosen.query_length, document_length or chosen.document_length, **video)
         backbone.recipe = recipe or chosen.name
         return backbone
 
@@ -154,26 +168,29 @@ class QwenVLBackbone(Backbone):
         self.check_modalities(items, positions)
         items = self.load_images(items, positions)  # a no-op for items encode_items already loaded
         images = [item.image for item in items if item.has_image]
-        batch: dict[str, Any] = {}
+        batch, tokens_per_video = video_inputs(self.processor, items,
+                                               positions if positions is not None else range(len(items)), self.video,
+                                               timestamps=self.timestamps)
         tokens_per_image: list[int] = []
         if images:
             vision = self.processor.image_processor(images=images, do_resize=False, return_tensors="pt")
             batch["pixel_values"] = vision["pixel_values"]  # (total_patches, channels * patch_volume)
             batch["image_grid_thw"] = vision["image_grid_thw"]  # (num_images, 3)
             tokens_per_image = (vision["image_grid_thw"].prod(-1) // self.merge_size**2).tolist()
-        layouts, image_tokens, image_iter = [], [], iter(tokens_per_image)
+        layouts, image_tokens, image_iter, video_iter = [], [], iter(tokens_per_image), iter(tokens_per_video)
         for item in items:
             prompt = self.prompts.resolve(role, item.modality, task, instruction)
             layouts.append(self.prompt_tokenizer.layout(prompt, has_image=item.has_image,
-                                                        has_text=item.text is not None))
-            image_tokens.append(next(image_iter) if item.has_image else 0)
+                                                        has_text=item.text is not None, has_video=item.has_video))
+            image_tokens.append(next(image_iter) if item.has_image else next(video_iter) if item.has_video else 0)
         sequences = self.prompt_tokenizer.encode_many(layouts, [item.text for item in items], image_tokens,
                                                       self.max_length_for(role))
         input_ids, attention_mask = pad_batch(sequences, self.processor.tokenizer.pad_token_id,
                                               self.padding_side)
         batch["input_ids"] = input_ids
         batch["attention_mask"] = attention_mask
-        batch["mm_token_type_ids"] = (input_ids == self.image_token_id).long()  # text 0, image 1
+        # text 0, image 1, video 2
+        batch["mm_token_type_ids"] = (input_ids == self.image_token_id).long() + 2 * (input_ids == self.video_token_id)
         return batch
 
     def token_counts(self, items: Sequence[Item], role: str = "document", task: str | None = None,
@@ -195,19 +212,22 @@ class QwenVLBackbone(Backbone):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, mm_token_type_ids: torch.Tensor,
                 pixel_values: torch.Tensor | None = None, image_grid_thw: torch.Tensor | None = None,
-                **_: Any) -> torch.Tensor:
+                pixel_values_videos: torch.Tensor | None = None, video_grid_thw: torch.Tensor | None = None,
+                second_per_grid_ts: torch.Tensor | None = None, **_: Any) -> torch.Tensor:
         # Per-row 3-D positions for every batch, with or without images, so a text item's positions
         # (and vector) are the same alone, beside images, and under either padding side.
         position_ids, _ = self.model.get_rope_index(
             input_ids, mm_token_type_ids=mm_token_type_ids, image_grid_thw=image_grid_thw,
-            attention_mask=attention_mask,
-        )  # (3, batch_size, seq_len)
+            video_grid_thw=video_grid_thw, second_per_grid_ts=second_per_grid_ts, attention_mask=attention_mask,
+        )  # (3, batch_size, seq_len); a clip's temporal positions are spaced by its seconds per patch
         hidden = self.model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
             pixel_values=pixel_values,
             image_grid_thw=image_grid_thw,
+            pixel_values_videos=pixel_values_videos,
+            video_grid_thw=video_grid_thw,
             mm_token_type_ids=mm_token_type_ids,
             use_cache=False,
         ).last_hidden_state  # (batch_size, seq_len, hidden_size)
@@ -216,7 +236,7 @@ class QwenVLBackbone(Backbone):
     def config(self) -> dict[str, Any]:
         return {**super().config(), "recipe": self.recipe, "min_pixels": self.min_pixels,
                 "max_pixels": self.max_pixels, "padding_side": self.padding_side, "pooling": self.pooling,
-                "query_length": self.query_length, "document_length": self.document_length}
+                "query_length": self.query_length, "document_length": self.document_length, **self.video.config()}
 
     def save(self, path: str | Path) -> None:
         self.model.save_pretrained(path)

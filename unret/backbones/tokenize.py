@@ -25,9 +25,11 @@ from unret.prompts import CONTENT, Prompt
 SENTINEL = "\ue000"  # a private-use character: never in templates, replaced by the item's text
 class _Slot(Enum):
     IMAGE = "image"  # an Enum member keeps its identity through pickling (DataLoader workers, ddp_spawn)
+    VIDEO = "video"
 
 
 IMAGE = _Slot.IMAGE  # marks where an image's placeholder tokens go
+VIDEO = _Slot.VIDEO  # … and a video's
 _MAX_CHARS_PER_TOKEN = 32  # a generous bound: text beyond max_length × this many characters can never fit
 # Checked at start-up: the direct backend path must give what the transformers call gives on this.
 _PROBE = "Hello <|im_end|> [SEP] </s> wörld  \n\tdef f(x):\n    return x**2  # ✓ 日本語 🙂"
@@ -53,11 +55,16 @@ class PromptTokenizer:
     """Lays out prompts with a tokenizer's chat template and encodes items into input ids."""
 
     def __init__(self, tokenizer, chat_renderer=None, image_placeholder: str | None = None,
-                 image_token: str | None = None):
+                 image_token: str | None = None, video_placeholder: str | None = None,
+                 video_token: str | None = None, video_wrapper: tuple[str, str] | None = None):
         self.tokenizer = tokenizer
         self._render_chat = chat_renderer or tokenizer.apply_chat_template
         self.image_placeholder = image_placeholder
         self.image_token_id = tokenizer.convert_tokens_to_ids(image_token) if image_token else None
+        self.video_placeholder = video_placeholder
+        self.video_token_id = tokenizer.convert_tokens_to_ids(video_token) if video_token else None
+        # Tokens around a video's slot that its fill brings itself (Qwen3-VL wraps each timestamped patch).
+        self.video_wrapper = tuple(tokenizer.convert_tokens_to_ids(t) for t in video_wrapper) if video_wrapper else None
         specials = sorted(
             {t.content for t in tokenizer.added_tokens_decoder.values() if t.special}
             | set(tokenizer.all_special_tokens),
@@ -69,7 +76,7 @@ class PromptTokenizer:
             tokenizer("a", add_special_tokens=True)["input_ids"] != tokenizer("a", add_special_tokens=False)[
                 "input_ids"]
         )
-        self._layouts: dict[tuple[Prompt, bool, bool], Layout] = {}
+        self._layouts: dict[tuple[Prompt, bool, bool, bool], Layout] = {}
         self._direct = self._direct_backend_agrees()
 
     def _direct_backend_agrees(self) -> bool:
@@ -104,18 +111,18 @@ class PromptTokenizer:
             return self._encode_direct(runs, add_special_tokens)
         return self._call_tokenizer(runs, add_special_tokens)
 
-    def layout(self, prompt: Prompt, has_image: bool, has_text: bool) -> Layout:
+    def layout(self, prompt: Prompt, has_image: bool, has_text: bool, has_video: bool = False) -> Layout:
         """The prompt's layout for an item shape, rendered once and memoised."""
-        key = (prompt, has_image, has_text)
+        key = (prompt, has_image, has_text, has_video)
         if key not in self._layouts:
-            self._layouts[key] = self._layout(prompt, has_image, has_text)
+            self._layouts[key] = self._layout(prompt, has_image, has_text, has_video)
         return self._layouts[key]
 
-    def _layout(self, prompt: Prompt, has_image: bool, has_text: bool) -> Layout:
+    def _layout(self, prompt: Prompt, has_image: bool, has_text: bool, has_video: bool = False) -> Layout:
         user_text = prompt.template.replace(CONTENT, SENTINEL if has_text else "")
         if prompt.chat:
-            if has_image:
-                content: list | str = [{"type": "image"}, {"type": "text", "text": user_text}]
+            if has_image or has_video:
+                content: list | str = [{"type": "video" if has_video else "image"}, {"type": "text", "text": user_text}]
             else:
                 content = user_text
             messages = [{"role": "user", "content": content}]
@@ -126,7 +133,10 @@ class PromptTokenizer:
         else:
             if has_image and self.image_placeholder is None:
                 raise ValueError("this model has no image placeholder; it cannot read images")
-            rendered = (self.image_placeholder if has_image else "") + user_text
+            if has_video and self.video_placeholder is None:
+                raise ValueError("this model has no video placeholder; it cannot read videos")
+            vision = self.image_placeholder if has_image else self.video_placeholder if has_video else ""
+            rendered = vision + user_text
         if has_text and rendered.count(SENTINEL) != 1:
             raise ValueError(f"prompt template must hold {CONTENT} exactly once: {prompt.template!r}")
         pieces = self._special_re.split(rendered) if self._special_re else [rendered]
@@ -134,7 +144,8 @@ class PromptTokenizer:
         for i, piece in enumerate(pieces):
             if i % 2 == 1:  # a special token from the template
                 token_id = self.tokenizer.convert_tokens_to_ids(piece)
-                raw.append(IMAGE if token_id == self.image_token_id else token_id)
+                slots = {self.image_token_id: IMAGE, self.video_token_id: VIDEO}
+                raw.append(slots.get(token_id, token_id) if token_id is not None else token_id)
             elif piece:
                 raw.append(piece)
         if prompt.append_eos:
@@ -143,6 +154,12 @@ class PromptTokenizer:
             raw.append(self.tokenizer.eos_token_id)
         if sum(p is IMAGE for p in raw) != int(has_image):
             raise ValueError("the chat template must place exactly one image placeholder per image")
+        if sum(p is VIDEO for p in raw) != int(has_video):
+            raise ValueError("the chat template must place exactly one video placeholder per video")
+        if has_video and self.video_wrapper is not None:
+            at = raw.index(VIDEO)
+            if 0 < at < len(raw) - 1 and (raw[at - 1], raw[at + 1]) == self.video_wrapper:
+                raw = [*raw[: at - 1], VIDEO, *raw[at + 2 :]]
         # Encoders (BERT) get their [CLS]/[SEP] from the tokenizer: their prompts are one text run.
         add_special = self._adds_special_tokens and len(raw) == 1 and isinstance(raw[0], str)
         parts: list = []
@@ -160,9 +177,13 @@ class PromptTokenizer:
     def _encode_run(self, run: str, add_special_tokens: bool) -> list[int]:
         return self._tokenize([run], add_special_tokens)[0]
 
-    def encode_many(self, layouts: list[Layout], texts: list[str | None], num_image_tokens: list[int],
+    def encode_many(self, layouts: list[Layout], texts: list[str | None], num_image_tokens: list,
                     max_length: int | None = None) -> list[list[int]]:
-        """Input ids for a batch of items: every content run is tokenized in one batched call."""
+        """Input ids for a batch of items: every content run is tokenized in one batched call.
+
+        ``num_image_tokens[i]`` is the number of placeholder tokens of item i's image or video, or for a
+        video the list of ids that fills its slot (Qwen3-VL's timestamped patches).
+        """
         if max_length is not None:  # never tokenize megabytes to keep a few hundred tokens
             texts = [t[: max_length * _MAX_CHARS_PER_TOKEN] if t else t for t in texts]
         runs: dict[bool, list[tuple[int, str]]] = {False: [], True: []}
@@ -202,11 +223,14 @@ class PromptTokenizer:
         run = layout.content_run
         return [] if run is None else self._encode_run(run.replace(SENTINEL, text), layout.add_special_tokens)
 
-    def _assemble(self, layout: Layout, content_ids: list[int], num_image_tokens: int) -> list[int]:
+    def _assemble(self, layout: Layout, content_ids: list[int], num_image_tokens: int | list[int]) -> list[int]:
         ids: list[int] = []
         for part in layout.parts:
             if part is IMAGE:
                 ids.extend([self.image_token_id] * num_image_tokens)
+            elif part is VIDEO:  # an item holds an image or a video: a count of pads, or the clip's own ids
+                ids.extend(num_image_tokens if isinstance(num_image_tokens, list)
+                           else [self.video_token_id] * num_image_tokens)
             elif isinstance(part, str):
                 ids.extend(content_ids)
             else:

@@ -34,6 +34,7 @@ from unret.errors import (
     ModelMismatchError,
     RecordError,
 )
+from unret.install import InstallError
 
 OK, FAILURE, USAGE, NOT_FOUND, BAD_DATA, CORRUPT_INDEX, MODEL_MISMATCH, UNKNOWN_MODEL, LOCKED = range(9)
 INTERRUPTED = 130
@@ -69,6 +70,14 @@ def exit_code(exc: BaseException) -> int:
     return FAILURE
 
 
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = {id(exc)}
+    while (nxt := exc.__cause__ or exc.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        exc = nxt
+    return exc
+
+
 def message(exc: BaseException) -> str:
     """One line saying what went wrong (the type is named only for errors unret did not raise on purpose)."""
     if isinstance(exc, KeyboardInterrupt):
@@ -76,6 +85,9 @@ def message(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in text:
         text = f"{text}: {exc.filename}"
-    if exit_code(exc) == FAILURE and not isinstance(exc, (OSError, CliError)):
+    if exit_code(exc) == FAILURE and not isinstance(exc, (OSError, CliError, InstallError)):
+        root = _root_cause(exc)
+        if root is not exc:  # "Could not import module 'AutoProcessor'" says nothing; its cause does
+            text = f"{text} (caused by {type(root).__name__}: {root})"
         text = f"{type(exc).__name__}: {text} (run with --debug for the traceback)"
     return " ".join(text.split())

@@ -11,7 +11,7 @@ from typing import Any
 from unret.cli.common import add_model_args, index_folder, key_value, pairs, positive_int, quiet
 from unret.cli.errors import BAD_DATA, NOT_FOUND, UNKNOWN_MODEL, USAGE, CliError
 
-MODALITY_CHOICES = ["text", "code", "image", "image+text"]  # = unret.items.MODALITIES
+MODALITY_CHOICES = ["text", "code", "image", "image+text", "video"]  # = unret.items.MODALITIES
 PER_FILE_FETCH = 8  # hits fetched per file wanted, when grouping by file
 
 

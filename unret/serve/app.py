@@ -37,6 +37,7 @@ from unret.serve.guards import BodyLimit, HostCheck
 from unret.serve.images import MAX_IMAGE_BYTES, decode_upload, thumbnail
 from unret.serve.schemas import DocumentsRequest, SearchRequest
 from unret.serve.service import SearchService
+from unret.serve.video import video_thumbnail
 
 SNIPPET_CHARS = 2000
 MAX_BODY_BYTES = MAX_IMAGE_BYTES + (1 << 20)  # an image upload plus its form fields
@@ -117,12 +118,13 @@ def create_app(service: SearchService, api_key: str | None = None, auth_reads: b
         except KeyError:
             raise HTTPException(404, f"no item with id {id!r}") from None
         source = found["metadata"].get("source")
-        if found["modality"] not in ("image", "image+text") or not isinstance(source, str):
-            raise HTTPException(404, f"item {id!r} is not an indexed image file")
+        if found["modality"] not in ("image", "image+text", "video") or not isinstance(source, str):
+            raise HTTPException(404, f"item {id!r} is not an indexed image or video file")
+        kind = "video" if found["modality"] == "video" else "image"
         try:
-            data = thumbnail(source)
+            data = video_thumbnail(source) if kind == "video" else thumbnail(source)
         except FileNotFoundError:
-            raise HTTPException(404, f"the image file of {id!r} is no longer readable") from None
+            raise HTTPException(404, f"the {kind} file of {id!r} is no longer readable") from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=300"})
 
     @app.post("/documents")

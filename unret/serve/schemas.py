@@ -12,7 +12,7 @@ MAX_K = 1000
 MAX_QUERIES = 256
 MAX_INPUTS = 2048
 
-ModalityName = Literal["text", "code", "image", "image+text"]
+ModalityName = Literal["text", "code", "image", "image+text", "video"]
 
 
 def _valid_unicode(text: str) -> str:

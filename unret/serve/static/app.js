@@ -174,7 +174,7 @@ function render(hits) {
   hits.forEach((hit, i) => {
     const item = el("li", { class: "hit", "data-id": hit.id, "data-modality": hit.modality }, cardHead(hit, i + 1));
     const text = hit.text || hit.metadata.snippet || "";
-    if (hit.modality === "image" || hit.modality === "image+text") {
+    if (hit.modality === "image" || hit.modality === "image+text" || hit.modality === "video") {
       const img = el("img", { class: "thumb", alt: hit.id, loading: "lazy",
                               src: `/thumbnails/${encodeURIComponent(hit.id)}` });
       img.onerror = () => img.remove(); // an image added from memory has no file to show
