@@ -149,12 +149,12 @@ def test_a_file_too_large_for_the_disk_names_the_index_and_keeps_the_last_save(c
 
 
 def test_a_full_disk_names_the_index(corpus, tmp_path, capsys, monkeypatch):
-    import unret.retriever
+    import unret.store.document_store
 
     def full(path, text):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(unret.retriever, "atomic_write_text", full)  # the last file of a save
+    monkeypatch.setattr(unret.store.document_store, "atomic_write_text", full)  # the last file of a save
     code, _, err = _run(capsys, "index", str(corpus), "--model", MINILM, "--out", str(tmp_path / "idx"), "--quiet")
     assert code == FAILURE and len(err.strip().splitlines()) == 1
     assert err.startswith(f"unret: error: cannot save the index to {tmp_path / 'idx'}: no space left on device"), err

@@ -115,7 +115,7 @@ MALFORMED = [
     ("corpus.jsonl", 1, '["t1", "a list"]', "expected a JSON object"),
     ("corpus.jsonl", 2, '{"_id": "t1", "text": "again"}', "duplicate document id 't1'"),
     ("corpus.jsonl", 3, '{"_id": "i1", "image": "images/missing.png"}', "image file not found"),
-    ("corpus.jsonl", 1, '{"_id": "t1", "text": "x", "modality": "video"}', "unknown modality 'video'"),
+    ("corpus.jsonl", 1, '{"_id": "t1", "text": "x", "modality": "audio"}', "unknown modality 'audio'"),
     ("corpus.jsonl", 1, '{"_id": "t1", "text": 42}', "'text' must be a string"),
     ("queries.jsonl", 2, '{"_id": "q2"}', "missing 'text'"),
     ("queries.jsonl", 1, "not json at all", "invalid JSON"),

@@ -98,7 +98,7 @@ def _png_bomb(width: int = 8000, height: int = 8000) -> bytes:
 
 @pytest.mark.parametrize(("method", "path", "kwargs", "status"), [
     ("post", "/search", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 400),
-    ("post", "/search", {"json": {"query": "x", "modality": "video"}}, 422),
+    ("post", "/search", {"json": {"query": "x", "modality": "audio"}}, 422),
     ("post", "/search", {"json": {"query": "x", "k": 0}}, 422),
     ("post", "/search", {"json": {"query": "x", "k": 100000}}, 422),
     ("post", "/search", {"json": {"query": "x", "mode": "sparse"}}, 422),
