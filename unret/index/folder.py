@@ -14,10 +14,10 @@ import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from unret.errors import IndexPathError
+from unret.errors import IndexPathError, UnretError, disk_full
 
 try:
     import fcntl
@@ -167,3 +167,43 @@ def fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def replace(path: str | os.PathLike, write: Callable[[Path], None], marker: str = MANIFEST) -> None:
+    """Replace the folder ``path`` by what ``write(tmp)`` builds in a temp folder beside it, all at once.
+
+    The one save protocol of the vector index and of the whole index folder: only a folder holding
+    ``marker`` (or an empty one) is replaced; ``write`` fills the temp folder, then under the exclusive lock
+    the old folder goes aside and the new one comes in. Any failure deletes the temp folder and raises an
+    OSError naming ``path`` (``save_error``): the disk is as it was.
+    """
+    path = real_path(path)
+    # Under the shared lock: another process's swap (exclusive) renames ``path`` away and back, and a
+    # check that ran between its renames would see a folder mid-swap and refuse a valid index.
+    with locked(path, exclusive=False):
+        check_target(path, marker)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale(path)
+        tmp = new_tmp(path)
+    except OSError as e:
+        raise save_error(e, path) from e
+    try:
+        write(tmp)
+        with locked(path, exclusive=True):
+            swap_in(tmp, path, marker)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and not isinstance(e, UnretError):
+            raise save_error(e, path) from e
+        raise
+
+
+def save_error(e: OSError, path: Path) -> OSError:
+    """The same kind of OSError, saying which save failed, that nothing changed, and if the disk is full."""
+    reason = "no space left on device" if disk_full(e) else str(e.strerror or e)
+    text = f"cannot save the index to {path}: {reason}; the index on disk is unchanged"
+    try:
+        return type(e)(e.errno, text)
+    except TypeError:  # an OSError subclass with another constructor
+        return OSError(e.errno, text)

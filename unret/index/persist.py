@@ -7,13 +7,12 @@ this module puts the index's parts (ANN backend, float32 store, catalog) into an
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from unret.errors import IndexCorruptError, ManifestMismatchError, UnretError, disk_full
+from unret.errors import IndexCorruptError, ManifestMismatchError
 from unret.index import folder, storage
 from unret.index.catalog import Catalog
 
@@ -22,18 +21,8 @@ if TYPE_CHECKING:
 
 def save(index: VectorIndex, path: str | os.PathLike) -> None:
     """Write ``index`` to a temp folder next to ``path``, then swap it in (``VectorIndex.save``)."""
-    path = folder.real_path(path)
-    # Under the shared lock: another process's swap (exclusive) renames ``path`` away and back, and a
-    # check that ran between its renames would see a folder mid-swap and refuse a valid index.
-    with folder.locked(path, exclusive=False):
-        folder.check_target(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        folder.clean_stale(path)
-        tmp = folder.new_tmp(path)
-    except OSError as e:
-        raise _save_error(e, path) from e
-    try:
+
+    def write(tmp: Path) -> None:
         with index._lock:
             shards = index._ann.save(tmp)
             for s in shards:
@@ -43,24 +32,8 @@ def save(index: VectorIndex, path: str | os.PathLike) -> None:
             files = [s["file"] for s in shards] + [storage.VECTORS, storage.CATALOG]
             manifest = {**index._manifest(shards), "files": storage.file_entries(tmp, files)}
         storage.write_manifest(tmp, manifest)
-        with folder.locked(path, exclusive=True):
-            folder.swap_in(tmp, path)
-    except BaseException as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError) and not isinstance(e, UnretError):
-            raise _save_error(e, path) from e
-        raise
 
-
-def _save_error(e: OSError, path: Path) -> OSError:
-    """The same kind of OSError, saying which save failed and, on a full disk, that the disk is full."""
-    if isinstance(e, UnretError):
-        return e
-    reason = f"no space left on device ({e})" if disk_full(e) else str(e)
-    try:
-        return type(e)(e.errno, f"cannot save the index to {path}: {reason}")
-    except TypeError:  # an OSError subclass with another constructor
-        return OSError(e.errno, f"cannot save the index to {path}: {reason}")
+    folder.replace(path, write)
 
 
 def load(cls: type[VectorIndex], path: str | os.PathLike, view: bool, expected_model: dict | None,

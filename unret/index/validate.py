@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -132,3 +133,31 @@ def check_norms(norms: np.ndarray, metric: str, name: str, labels: Sequence[str]
 
 def label(row: int, labels: Sequence[str] | None) -> str:
     return f"id {labels[row]!r}" if labels is not None and row < len(labels) else f"row {row}"
+
+
+def check_batch(ids: Any, vectors: Any, modalities: str | Sequence[str],
+                metadata: Sequence[Mapping[str, Any] | None] | None,
+                dim: int) -> tuple[list[str], np.ndarray, list[str], list[str]]:
+    """What every store's ``add`` checks before it changes anything: ids, one ``(n, dim)`` matrix, a non-empty
+    modality and JSON metadata per id (``modalities`` may be one string), no id twice. Returns the ids, the
+    float32 matrix, the modalities and the metadata as JSON text."""
+    ids = as_id_list(ids)
+    n = len(ids)
+    x = as_matrix(vectors, "vectors", dim, labels=ids)
+    if x.shape[0] != n:
+        raise ValueError(f"got {n} ids but {x.shape[0]} vectors")
+    mods = [modalities] * n if isinstance(modalities, str) else list(modalities)
+    if len(mods) != n:
+        raise ValueError(f"got {n} ids but {len(mods)} modalities")
+    for id, m in zip(ids, mods, strict=True):
+        if not isinstance(m, str) or not m:
+            raise ValueError(f"modality of id {id!r} must be a non-empty string, got {m!r}")
+        check_text(f"modality of id {id!r}", m)
+    metas = [None] * n if metadata is None else list(metadata)
+    if len(metas) != n:
+        raise ValueError(f"got {n} ids but {len(metas)} metadata entries")
+    meta_json = [metadata_json(id, m) for id, m in zip(ids, metas, strict=True)]
+    dupes = [i for i, c in Counter(ids).items() if c > 1]
+    if dupes:
+        raise ValueError(f"duplicate ids in one add call: {dupes[:5]!r}")
+    return ids, x, mods, meta_json

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +28,11 @@ from unret.index.validate import (
     METRICS,
     as_id_list,
     as_matrix,
+    check_batch,
     check_norms,
     check_positive_int,
     check_text,
     label,
-    metadata_json,
 )
 
 if TYPE_CHECKING:
@@ -187,25 +186,8 @@ class VectorIndex:  # the "usearch" VectorStore (unret.store.protocol)
         ``modalities`` may be one string for the whole batch.
         """
         self._check_writable()
-        ids = as_id_list(ids)
+        ids, x, mods, meta_json = check_batch(ids, vectors, modalities, metadata, self.dim)
         n = len(ids)
-        x = as_matrix(vectors, "vectors", self.dim, labels=ids)
-        if x.shape[0] != n:
-            raise ValueError(f"got {n} ids but {x.shape[0]} vectors")
-        mods = [modalities] * n if isinstance(modalities, str) else list(modalities)
-        if len(mods) != n:
-            raise ValueError(f"got {n} ids but {len(mods)} modalities")
-        for id, m in zip(ids, mods, strict=True):
-            if not isinstance(m, str) or not m:
-                raise ValueError(f"modality of id {id!r} must be a non-empty string, got {m!r}")
-            check_text(f"modality of id {id!r}", m)
-        metas = [None] * n if metadata is None else list(metadata)
-        if len(metas) != n:
-            raise ValueError(f"got {n} ids but {len(metas)} metadata entries")
-        meta_json = [metadata_json(id, m) for id, m in zip(ids, metas, strict=True)]
-        dupes = [i for i, c in Counter(ids).items() if c > 1]
-        if dupes:
-            raise ValueError(f"duplicate ids in one add call: {dupes[:5]!r}")
         norms = row_norms(x)
         check_norms(norms, self.metric, "vectors", ids)
         if self.metric == "cos":  # the graph gets unit vectors: no overflow in f16, no rescaling in usearch

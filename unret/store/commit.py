@@ -18,7 +18,6 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from unret.errors import UnretError, disk_full
 from unret.index import folder
 from unret.store.layout import CONFIG_NAME
 
@@ -30,25 +29,13 @@ def commit(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
     Anything at ``path`` that ``write`` did not produce is carried over by hard links.
     """
     path = folder.real_path(path)
-    with folder.locked(path, exclusive=False):  # not while another process's swap has it renamed aside
-        folder.check_target(path, CONFIG_NAME)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        folder.clean_stale(path)
-        tmp = folder.new_tmp(path)
-    except OSError as e:
-        raise _save_error(e, path) from e
-    try:
+
+    def build(tmp: Path) -> None:
         write(tmp)
         _carry_over(path, tmp)
         folder.fsync_dir(tmp)
-        with folder.locked(path, exclusive=True):
-            folder.swap_in(tmp, path, CONFIG_NAME)
-    except BaseException as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError) and not isinstance(e, UnretError):
-            raise _save_error(e, path) from e
-        raise
+
+    folder.replace(path, build, CONFIG_NAME)
 
 
 def _carry_over(path: Path, tmp: Path) -> None:
@@ -97,12 +84,3 @@ def reading(path: str | os.PathLike) -> Iterator[Path]:
     with folder.locked(source, exclusive=False):
         yield source
 
-
-def _save_error(e: OSError, path: Path) -> OSError:
-    """The same kind of OSError, saying which save failed, that nothing changed, and if the disk is full."""
-    reason = "no space left on device" if disk_full(e) else str(e.strerror or e)
-    text = f"cannot save the index to {path}: {reason}; the index on disk is unchanged"
-    try:
-        return type(e)(e.errno, text)
-    except TypeError:  # an OSError subclass with another constructor
-        return OSError(e.errno, text)

@@ -20,7 +20,7 @@ from unret.atomic import atomic_write_text
 from unret.errors import IndexCorruptError, ModelMismatchError, ReadOnlyIndexError
 from unret.index.exact import row_norms
 from unret.index.types import Hit, Where
-from unret.index.validate import as_id_list, as_matrix, check_norms, check_positive_int, check_text, metadata_json
+from unret.index.validate import as_id_list, as_matrix, check_batch, check_norms, check_positive_int, check_text
 from unret.store import milvus_collection as coll
 from unret.store.milvus_filter import INT64, quote, string_list, translate
 from unret.store.milvus_search import search_rows
@@ -135,23 +135,11 @@ class MilvusStore:
         between two leaves the earlier ones written — running the same ``add`` again completes it.
         """
         self._check_writable()
-        ids = as_id_list(ids)
+        ids, x, mods, meta_json = check_batch(ids, vectors, modalities, metadata, self.dim)
         n = len(ids)
-        x = as_matrix(vectors, "vectors", self.dim, labels=ids)
-        if x.shape[0] != n:
-            raise ValueError(f"got {n} ids but {x.shape[0]} vectors")
-        mods = [modalities] * n if isinstance(modalities, str) else list(modalities)
-        metas = [None] * n if metadata is None else list(metadata)
-        for what, got in (("modalities", mods), ("metadata entries", metas)):
-            if len(got) != n:
-                raise ValueError(f"got {n} ids but {len(got)} {what}")
-        dupes = [i for i, c in Counter(ids).items() if c > 1]
-        if dupes:
-            raise ValueError(f"duplicate ids in one add call: {dupes[:5]!r}")
         rows = []
-        for id, vec, m, meta in zip(ids, x, mods, metas, strict=True):
+        for id, vec, m, text in zip(ids, x, mods, meta_json, strict=True):
             _check_fits(id, m)
-            text = metadata_json(id, meta)
             _check_int64(id, json.loads(text))
             rows.append({"id": id, "vector": vec, "modality": m, "metadata": json.loads(text)})
         check_norms(row_norms(x), "cos", "vectors", ids)
