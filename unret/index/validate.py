@@ -161,3 +161,14 @@ def check_batch(ids: Any, vectors: Any, modalities: str | Sequence[str],
     if dupes:
         raise ValueError(f"duplicate ids in one add call: {dupes[:5]!r}")
     return ids, x, mods, meta_json
+
+
+def check_filters(modality: Any, where: Any) -> tuple[list[str] | None, Any]:
+    """``modality`` as a list (or None) and ``where`` checked: the filter arguments every store's search takes."""
+    if modality is not None:
+        modality = [modality] if isinstance(modality, str) else list(modality)
+        if not all(isinstance(m, str) for m in modality):
+            raise TypeError(f"modality must be a string or a collection of strings, got {modality!r}")
+    if where is not None and not (callable(where) or isinstance(where, Mapping)):
+        raise TypeError(f"where must be a dict or a callable(metadata) -> bool, not {type(where)}")
+    return modality, where

@@ -29,6 +29,7 @@ from unret.index.validate import (
     as_id_list,
     as_matrix,
     check_batch,
+    check_filters,
     check_norms,
     check_positive_int,
     check_text,
@@ -251,12 +252,7 @@ class VectorIndex:  # the "usearch" VectorStore (unret.store.protocol)
         """
         q = as_matrix(queries, "queries", self.dim, allow_1d=True)
         check_positive_int("k", k)
-        if modality is not None:
-            modality = [modality] if isinstance(modality, str) else list(modality)
-            if not all(isinstance(m, str) for m in modality):
-                raise TypeError(f"modality must be a string or a collection of strings, got {modality!r}")
-        if where is not None and not (callable(where) or isinstance(where, Mapping)):
-            raise TypeError(f"where must be a dict or a callable(metadata) -> bool, not {type(where)}")
+        modality, where = check_filters(modality, where)
         norms = row_norms(q)
         check_norms(norms, self.metric, "queries")
         if self.metric == "cos":

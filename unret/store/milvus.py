@@ -20,7 +20,15 @@ from unret.atomic import atomic_write_text
 from unret.errors import IndexCorruptError, ModelMismatchError, ReadOnlyIndexError
 from unret.index.exact import row_norms
 from unret.index.types import Hit, Where
-from unret.index.validate import as_id_list, as_matrix, check_batch, check_norms, check_positive_int, check_text
+from unret.index.validate import (
+    as_id_list,
+    as_matrix,
+    check_batch,
+    check_filters,
+    check_norms,
+    check_positive_int,
+    check_text,
+)
 from unret.store import milvus_collection as coll
 from unret.store.milvus_filter import INT64, quote, string_list, translate
 from unret.store.milvus_search import search_rows
@@ -164,7 +172,7 @@ class MilvusStore:
                 where: Where | None = None) -> np.ndarray:
         """A bool per id: it exists and passes the filters (one ``id in [...] and expr`` query per page)."""
         ids = as_id_list(ids)
-        modality, where = _check_filters(modality, where)
+        modality, where = check_filters(modality, where)
         expr = translate(modality, None if callable(where) else where)
         if expr is None or not ids:
             return np.zeros(len(ids), bool)
@@ -181,7 +189,7 @@ class MilvusStore:
         """
         q = as_matrix(queries, "queries", self.dim, allow_1d=True)
         check_positive_int("k", k)
-        modality, where = _check_filters(modality, where)
+        modality, where = check_filters(modality, where)
         norms = row_norms(q)
         check_norms(norms, "cos", "queries")
         expr = translate(modality, None if callable(where) else where)
@@ -228,15 +236,6 @@ class MilvusStore:
             self._client.close()
             self._client = None
 
-
-def _check_filters(modality: Any, where: Any) -> tuple[list[str] | None, Where | None]:
-    if modality is not None:
-        modality = [modality] if isinstance(modality, str) else list(modality)
-        if not all(isinstance(m, str) for m in modality):
-            raise TypeError(f"modality must be a string or a collection of strings, got {modality!r}")
-    if where is not None and not (callable(where) or isinstance(where, Mapping)):
-        raise TypeError(f"where must be a dict or a callable(metadata) -> bool, not {type(where)}")
-    return modality, where
 
 
 def _passes(where: Where | None, meta: dict | None) -> bool:
