@@ -18,12 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from unret.chunking import ChunkSettings, chunk_document
-from unret.items import CODE_LANGUAGES, IMAGE_EXTENSIONS, TEXT_EXTENSIONS, Item, _decode_text, to_item
+from unret.items import (
+    CODE_LANGUAGES,
+    IMAGE_EXTENSIONS,
+    TEXT_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    Item,
+    _decode_text,
+    to_item,
+)
 from unret.keys import content_digest
 
 SKIP_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".tox", ".mypy_cache",
                        ".pytest_cache", ".ruff_cache", "site-packages"})
-INDEXABLE = IMAGE_EXTENSIONS | frozenset(CODE_LANGUAGES) | TEXT_EXTENSIONS
+INDEXABLE = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS | frozenset(CODE_LANGUAGES) | TEXT_EXTENSIONS
 SNIPPET_LINES, SNIPPET_CHARS = 6, 320
 
 
@@ -80,6 +88,15 @@ class SourceFile:
     def is_image(self) -> bool:
         return self.path.suffix.lower() in IMAGE_EXTENSIONS
 
+    @property
+    def is_video(self) -> bool:
+        return self.path.suffix.lower() in VIDEO_EXTENSIONS
+
+    @property
+    def modality(self) -> str:
+        """What the file is embedded as, by its extension: "image", "video", or "text" (text and code)."""
+        return "image" if self.is_image else "video" if self.is_video else "text"
+
     def same_stat(self, meta: dict[str, Any]) -> bool:
         return meta.get("size") == self.size and meta.get("mtime_ns") == self.mtime_ns
 
@@ -103,6 +120,9 @@ def file_items(file: SourceFile, data: bytes, settings: ChunkSettings) -> list[t
     if file.is_image:
         item = to_item(file.path)  # reads the header: a non-image, truncated header or pixel bomb raises here
         return [(file.id, Item("image", image=file.path, source=file.id, size=item.size), base)]
+    if file.is_video:
+        item = to_item(file.path)  # reads the container's header: a non-video or damaged file raises here
+        return [(file.id, Item("video", video=file.path, source=file.id, size=item.size), base)]
     text = _decode_text(data)
     if text is None:
         raise FileSkipped("not a text, code or image file (binary, or no text encoding fits)")

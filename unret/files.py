@@ -65,7 +65,7 @@ class IndexReport:
     added: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     ignored: int = 0  # files of unknown type
-    unsupported: int = 0  # files of a modality the model cannot read (images for a text-only model)
+    unsupported: int = 0  # files of a modality the model cannot read (images, videos for a text-only model)
     new_files: int = 0
     changed_files: int = 0
     unchanged_files: int = 0
@@ -132,7 +132,6 @@ def index_paths(retriever, paths: Iterable[str | Path], batch_size: int = 8, sho
     if store is not None and store.read_only:
         raise ReadOnlyIndexError("this index was loaded with view=True (read-only); load it with view=False to add")
     known = indexed_sources(store)
-    reads_images = "image" in retriever.modalities
     seen: set[str] = set()
     todo: list[SourceFile] = []
     for path in iter_files(paths):
@@ -147,7 +146,7 @@ def index_paths(retriever, paths: Iterable[str | Path], batch_size: int = 8, sho
         if file.id in seen:  # reached twice (a symlink, overlapping roots): one id, indexed once
             continue
         seen.add(file.id)
-        if file.is_image and not reads_images:  # decided before reading or encoding anything
+        if file.modality not in retriever.modalities:  # decided before reading or encoding anything
             report.unsupported += 1
             continue
         prev = known.get(file.id)
@@ -283,7 +282,7 @@ def _encode(retriever, group: list[tuple[SourceFile, list]], batch_size: int, re
 
 def _same_chunking(prev: dict[str, Any], file: SourceFile, settings: ChunkSettings) -> bool:
     """Images are never chunked; a text file indexed with other chunk settings is embedded again."""
-    return file.is_image or prev.get("chunking") in (None, settings.key)
+    return file.is_image or file.is_video or prev.get("chunking") in (None, settings.key)
 
 
 def _whole(prev: dict[str, Any]) -> bool:

@@ -124,3 +124,39 @@ def test_qwen3_vl_lays_a_clip_out_as_timestamped_patches(clip_file):
     together = r.encode_documents(inputs, batch_size=len(inputs))
     for i, item in enumerate(inputs):
         torch.testing.assert_close(together[i], r.encode_documents([item], batch_size=1)[0], atol=TOL, rtol=0)
+
+
+def test_unret_index_embeds_the_videos_of_a_folder(tiny_vl_path, clip_file, tmp_path, capsys):
+    """`unret index` walks videos like images: one item per clip (its vector equal to encoding the file), a
+    damaged clip skipped by name, an unchanged clip not embedded again, a text-only model counting it as
+    unsupported instead of failing."""
+    from unret.cli import main
+    from unret.corpus import canonical_id
+
+    path, _ = clip_file
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    clip = corpus / "clip.mp4"
+    clip.write_bytes(path.read_bytes())
+    (corpus / "notes.md").write_text("# Cats\n\nCats sleep for most of the day.\n")
+    (corpus / "broken.mov").write_bytes(b"not a video at all")
+    out = tmp_path / "ix"
+    assert main(["index", str(corpus), "--model", str(tiny_vl_path), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "broken.mov" in err and "corrupt or unreadable video" in err
+    r = UnifiedRetriever.load(out)
+    clip_id = canonical_id(clip)
+    modality, meta = r.store.get(clip_id)
+    assert modality == "video" and meta["source"] == clip_id
+    stored = r.store.vectors.vectors([clip_id])[0]
+    np.testing.assert_allclose(stored, r.encode_documents(Video(clip)).numpy(), atol=1e-4)
+    assert [h.id for h in r.search(Video(clip), k=1, modality="video")] == [clip_id]
+
+    assert main(["index", str(corpus), "--model", str(tiny_vl_path), "--out", str(out), "--quiet"]) == 0
+    assert "indexed 0 files" in capsys.readouterr().out
+
+    text_only = tmp_path / "text-only"
+    assert main(["index", str(corpus), "--model", "unret-offline/all-MiniLM-L6-v2", "--out", str(text_only),
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "2 image or video files not indexed" in err

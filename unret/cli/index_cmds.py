@@ -127,7 +127,7 @@ def _index_locked(args: argparse.Namespace, out: Path) -> int:
               f"{'exists' if report.missing_files == 1 else 'exist'}; run with --sync to remove "
               f"{'it' if report.missing_files == 1 else 'them'} from the index", file=sys.stderr)
     if report.unsupported:
-        print(f"note: {report.unsupported} image files not indexed: the model reads "
+        print(f"note: {report.unsupported} image or video files not indexed: the model reads "
               f"{'/'.join(sorted(retriever.modalities))} only", file=sys.stderr)
     for source, reason in report.skipped:
         print(f"  skipped {source}: {reason}", file=sys.stderr)
