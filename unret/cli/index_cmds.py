@@ -165,7 +165,8 @@ def run_info(args: argparse.Namespace) -> int:
         "index": str(folder), "items": len(index), "files": n_files,
         "modalities": dict(sorted(modalities.items())),
         "model": model.get("name_or_path"), "backbone": (config.get("backbone") or {}).get("kind"),
-        "dim": index.dim, "bytes": sum(f.stat().st_size for f in files),
+        "dim": index.dim, "store": index.spec.get("uri") or index.spec.get("kind"),
+        "bytes": sum(f.stat().st_size for f in files),
         "updated": dt.datetime.fromtimestamp(updated, dt.timezone.utc).isoformat(timespec="seconds"),
     }
     if args.json:
@@ -174,6 +175,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"index     {info['index']}\nitems     {info['items']} from {info['files']} files "
           f"({', '.join(f'{m} {n}' for m, n in info['modalities'].items()) or 'empty'})\n"
           f"model     {info['model']} ({info['backbone']}, {info['dim']} dims)\n"
+          f"store     {info['store']}\n"
           f"size      {info['bytes'] / 2**20:.1f} MiB\nupdated   {info['updated']}")
     return 0
 
